@@ -1,0 +1,1 @@
+"""Kubernetes API plumbing of the testbed: serialization, patches, selectors, quantities."""
