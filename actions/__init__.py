@@ -1,0 +1,3 @@
+"""Actions: the catalogue, guardrail policy, executor, Kubernetes backend and audit trail."""
+
+__all__: list[str] = []

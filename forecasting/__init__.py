@@ -1,0 +1,3 @@
+"""Forecasting: anomaly detectors, demand forecasters and drift checks that emit Signals."""
+
+__all__: list[str] = []
