@@ -1,0 +1,501 @@
+"""The controllers of the simulated control plane.
+
+Modelled on kube-controller-manager: the deployment controller (rolling updates with surge and
+unavailability bounds, Recreate, revisions and their reuse on rollback, revision history
+clean-up), the replica set controller (creates and deletes pods, deleting the least useful
+first), the node lifecycle controller (NotReady after the grace period, NoExecute taints,
+eviction after the toleration) and the disruption controller (PodDisruptionBudget status). Also
+the endpoints controller: which pods serve each Service.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .clock import iso
+from .objects import (
+    REVISION_ANNOTATION,
+    REVISION_HISTORY_ANNOTATION,
+    TEMPLATE_HASH_LABEL,
+    Deployment,
+    Node,
+    Pod,
+    PodDisruptionBudget,
+    PodTemplate,
+    ReplicaSet,
+    resolve_int_or_percent,
+)
+
+if TYPE_CHECKING:
+    from .cluster import Cluster
+
+UNREACHABLE = "node.kubernetes.io/unreachable"
+NOT_READY = "node.kubernetes.io/not-ready"
+UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
+
+
+# ---------------------------------------------------------------------- replica sets
+
+
+def create_replicaset(cluster: Cluster, dep: Deployment, revision: int) -> ReplicaSet:
+    raw = _with_hash(dep.template.raw, dep.template.key)
+    template = PodTemplate(raw)
+    pod_hash = template.labels[TEMPLATE_HASH_LABEL]
+    ns = dep.meta.namespace
+    name = f"{dep.name}-{pod_hash}"
+    labels = dict(template.labels)
+    annotations = {
+        REVISION_ANNOTATION: str(revision),
+        "deployment.kubernetes.io/desired-replicas": str(dep.replicas),
+    }
+    meta = cluster.new_meta(name, ns, labels, annotations)
+    rs = ReplicaSet(meta, dep, template, 0)
+    dep.replicasets[name] = rs
+    cluster.replicasets[(ns or "", name)] = rs
+    cluster.changed("replicasets", rs, "ADDED")
+    return rs
+
+
+def _with_hash(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    import copy
+
+    out = copy.deepcopy(raw)
+    meta = out.setdefault("metadata", {})
+    labels = meta.setdefault("labels", {})
+    labels[TEMPLATE_HASH_LABEL] = key[:10]
+    return out
+
+
+def delete_replicaset(cluster: Cluster, rs: ReplicaSet) -> None:
+    for pod in sorted(rs.pods, key=lambda p: p.name):
+        cluster.delete_pod(pod)
+        pod.rs = None
+    rs.pods.clear()
+    cluster.replicasets.pop((rs.meta.namespace or "", rs.name), None)
+    if rs.deployment is not None:
+        rs.deployment.replicasets.pop(rs.name, None)
+    cluster.dirty_replicasets.discard(rs)
+    cluster.changed("replicasets", rs, "DELETED")
+
+
+def scale_replicaset(cluster: Cluster, dep: Deployment, rs: ReplicaSet, replicas: int) -> None:
+    if rs.replicas == replicas:
+        return
+    old = rs.replicas
+    rs.replicas = replicas
+    rs.meta.annotations["deployment.kubernetes.io/desired-replicas"] = str(dep.replicas)
+    direction = "up" if replicas > old else "down"
+    cluster.record(dep, "Normal", "ScalingReplicaSet",
+                   f"Scaled {direction} replica set {rs.name} to {replicas} from {old}",
+                   "deployment-controller")
+    dep.last_progress = cluster.now
+    cluster.dirty_replicasets.add(rs)
+    cluster.changed("replicasets", rs)
+
+
+def _deletion_rank(pod: Pod) -> tuple[int, int, int, int, float, str]:
+    return (
+        0 if pod.node is None else 1,
+        0 if pod.phase == "Pending" else 1,
+        1 if pod.ready else 0,
+        -pod.restarts,
+        -pod.meta.created,
+        pod.name,
+    )
+
+
+def sync_replicaset(cluster: Cluster, rs: ReplicaSet) -> None:
+    if (rs.meta.namespace or "", rs.name) not in cluster.replicasets:
+        return
+    active = rs.active_pods()
+    diff = rs.replicas - len(active)
+    if diff > 0:
+        for _ in range(diff):
+            active.append(cluster.create_pod(rs))
+    elif diff < 0:
+        for pod in sorted(active, key=_deletion_rank)[:-diff]:
+            cluster.delete_pod(pod)
+            cluster.record(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {pod.name}",
+                           "replicaset-controller")
+        active = rs.active_pods()
+    min_ready = rs.deployment.spec.get("minReadySeconds", 0) if rs.deployment else 0
+    ready = sum(1 for p in active if p.ready)
+    available = sum(1 for p in active if _available(cluster, p, min_ready))
+    status = (len(active), len(active), ready, available)
+    if status != rs.status:
+        rs.status = status
+        cluster.changed("replicasets", rs)
+    if ready != available and rs.deployment is not None:
+        cluster.dirty_deployments.add(rs.deployment)  # re-check once minReadySeconds pass
+
+
+def _available(cluster: Cluster, pod: Pod, min_ready: float) -> bool:
+    return pod.ready and pod.ready_since is not None and cluster.now - pod.ready_since >= min_ready
+
+
+# ---------------------------------------------------------------------- deployments
+
+
+def reconcile(cluster: Cluster) -> None:
+    deployments = list(cluster.dirty_deployments)
+    cluster.dirty_deployments.clear()
+    for dep in sorted(deployments, key=lambda d: (d.meta.created, d.meta.namespace or '', d.name)):
+        sync_deployment(cluster, dep)
+    pending_rs = list(cluster.dirty_replicasets)
+    cluster.dirty_replicasets.clear()
+    for rs in sorted(pending_rs, key=lambda r: (r.meta.created, r.meta.namespace or '', r.name)):
+        sync_replicaset(cluster, rs)
+
+
+def sync_deployment(cluster: Cluster, dep: Deployment) -> None:
+    if cluster.deployments.get((dep.meta.namespace or "", dep.name)) is not dep:
+        return
+    rss = sorted(dep.replicasets.values(), key=lambda r: (r.revision, r.meta.created))
+    max_rev = max((rs.revision for rs in rss), default=0)
+    new = next((rs for rs in rss if rs.template.key == dep.template.key), None)
+    paused = bool(dep.spec.get("paused"))
+    if new is None and not paused:
+        new = create_replicaset(cluster, dep, max_rev + 1)
+        rss.append(new)
+    elif new is not None and new.revision < max_rev and not paused:
+        history = [h for h in new.meta.annotations.get(REVISION_HISTORY_ANNOTATION, "").split(",")
+                   if h]
+        history.append(str(new.revision))
+        new.meta.annotations[REVISION_HISTORY_ANNOTATION] = ",".join(history)
+        new.meta.annotations[REVISION_ANNOTATION] = str(max_rev + 1)
+        cluster.changed("replicasets", new)
+    if new is not None and dep.meta.annotations.get(REVISION_ANNOTATION) != str(new.revision):
+        dep.meta.annotations[REVISION_ANNOTATION] = str(new.revision)
+        cluster.changed("deployments", dep)
+
+    olds = [rs for rs in rss if rs is not new]
+    if new is not None and not paused:
+        strategy = (dep.spec.get("strategy") or {}).get("type", "RollingUpdate")
+        if strategy == "Recreate":
+            _recreate(cluster, dep, new, olds)
+        else:
+            _rolling(cluster, dep, new, olds)
+    _cleanup_history(cluster, dep, new)
+    _deployment_status(cluster, dep, new)
+
+
+def _surge_unavailable(dep: Deployment) -> tuple[int, int]:
+    ru = ((dep.spec.get("strategy") or {}).get("rollingUpdate") or {})
+    desired = dep.replicas
+    surge = resolve_int_or_percent(ru.get("maxSurge", "25%"), desired, round_up=True)
+    unavailable = resolve_int_or_percent(ru.get("maxUnavailable", "25%"), desired, round_up=False)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    return surge, unavailable
+
+
+def _recreate(cluster: Cluster, dep: Deployment, new: ReplicaSet, olds: list[ReplicaSet]) -> None:
+    if any(rs.replicas > 0 for rs in olds):
+        for rs in olds:
+            scale_replicaset(cluster, dep, rs, 0)
+        return
+    if any(rs.pods for rs in olds):
+        cluster.dirty_deployments.add(dep)  # wait for old pods to terminate
+        return
+    scale_replicaset(cluster, dep, new, dep.replicas)
+
+
+def _rolling(cluster: Cluster, dep: Deployment, new: ReplicaSet, olds: list[ReplicaSet]) -> None:
+    desired = dep.replicas
+    if not any(rs.replicas > 0 for rs in olds):
+        scale_replicaset(cluster, dep, new, desired)
+        return
+    surge, max_unavailable = _surge_unavailable(dep)
+    min_ready = dep.spec.get("minReadySeconds", 0)
+    # scale up the new replica set within the surge
+    total = sum(rs.replicas for rs in olds) + new.replicas
+    if new.replicas < desired:
+        up = min(desired + surge - total, desired - new.replicas)
+        if up > 0:
+            scale_replicaset(cluster, dep, new, new.replicas + up)
+    elif new.replicas > desired:
+        scale_replicaset(cluster, dep, new, desired)
+    # scale down old replica sets within the unavailability bound
+    min_available = desired - max_unavailable
+    new_available = sum(1 for p in new.active_pods() if _available(cluster, p, min_ready))
+    new_unavailable = new.replicas - new_available
+    all_pods = sum(rs.replicas for rs in olds) + new.replicas
+    budget = all_pods - min_available - new_unavailable
+    if budget <= 0:
+        return
+    for rs in sorted(olds, key=lambda r: r.meta.created):  # unhealthy old replicas first
+        if budget <= 0:
+            break
+        healthy = sum(1 for p in rs.active_pods() if _available(cluster, p, min_ready))
+        unhealthy = rs.replicas - healthy
+        take = min(budget, max(0, unhealthy))
+        if take:
+            scale_replicaset(cluster, dep, rs, rs.replicas - take)
+            budget -= take
+    available = sum(
+        1 for rs in [*olds, new] for p in rs.active_pods() if _available(cluster, p, min_ready)
+    )
+    budget = min(budget, available - min_available)
+    for rs in sorted(olds, key=lambda r: r.meta.created):
+        if budget <= 0:
+            break
+        take = min(budget, rs.replicas)
+        if take:
+            scale_replicaset(cluster, dep, rs, rs.replicas - take)
+            budget -= take
+
+
+def _cleanup_history(cluster: Cluster, dep: Deployment, new: ReplicaSet | None) -> None:
+    limit = int(dep.spec.get("revisionHistoryLimit", 10))
+    idle = sorted(
+        (rs for rs in dep.replicasets.values() if rs is not new and rs.replicas == 0 and not rs.pods),
+        key=lambda r: r.revision,
+    )
+    for rs in idle[: max(0, len(idle) - limit)]:
+        delete_replicaset(cluster, rs)
+
+
+def _deployment_status(cluster: Cluster, dep: Deployment, new: ReplicaSet | None) -> None:
+    min_ready = dep.spec.get("minReadySeconds", 0)
+    desired = dep.replicas
+    pods = [p for rs in dep.replicasets.values() for p in rs.active_pods()]
+    new_pods = new.active_pods() if new is not None else []
+    ready = sum(1 for p in pods if p.ready)
+    available = sum(1 for p in pods if _available(cluster, p, min_ready))
+    updated = len(new_pods)
+    _, max_unavailable = _surge_unavailable(dep)
+    status: dict[str, Any] = {
+        "observedGeneration": dep.meta.generation,
+        "replicas": len(pods),
+        "updatedReplicas": updated,
+        "readyReplicas": ready,
+        "availableReplicas": available,
+        "unavailableReplicas": max(0, desired - available),
+    }
+    previous_available = dep.status.get("availableReplicas", 0)
+    if available > previous_available or updated > dep.status.get("updatedReplicas", 0):
+        dep.last_progress = cluster.now
+    complete = updated == desired and available == desired and len(pods) == desired
+    rs_name = new.name if new is not None else ""
+    if complete:
+        progressing = ("True", "NewReplicaSetAvailable",
+                       f'ReplicaSet "{rs_name}" has successfully progressed.')
+    elif cluster.now - dep.last_progress > float(dep.spec.get("progressDeadlineSeconds", 600)):
+        progressing = ("False", "ProgressDeadlineExceeded",
+                       f'ReplicaSet "{rs_name}" has timed out progressing.')
+    else:
+        progressing = ("True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.')
+        cluster.dirty_deployments.add(dep)  # keep watching an unfinished rollout
+    if available >= desired - max_unavailable:
+        avail = ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
+    else:
+        avail = ("False", "MinimumReplicasUnavailable",
+                 "Deployment does not have minimum availability.")
+    _set_condition(cluster, dep.conditions, "Available", *avail)
+    _set_condition(cluster, dep.conditions, "Progressing", *progressing)
+    status["conditions"] = [dict(c) for c in dep.conditions.values()]
+    if status != dep.status:
+        dep.status = status
+        cluster.changed("deployments", dep)
+
+
+def _set_condition(
+    cluster: Cluster, conditions: dict[str, dict[str, Any]], type_: str, status: str,
+    reason: str, message: str,
+) -> None:
+    now = iso(cluster.now)
+    current = conditions.get(type_)
+    if current is None or current["status"] != status:
+        conditions[type_] = {"type": type_, "status": status, "reason": reason,
+                             "message": message, "lastUpdateTime": now,
+                             "lastTransitionTime": now}
+    elif current["reason"] != reason or current["message"] != message:
+        current.update(reason=reason, message=message, lastUpdateTime=now)
+
+
+# ---------------------------------------------------------------------- endpoints and budgets
+
+
+def update_endpoints(cluster: Cluster) -> None:
+    """Recompute which pods serve each Service, for namespaces where something changed."""
+    if not cluster.dirty_namespaces:
+        return
+    dirty = cluster.dirty_namespaces
+    cluster.dirty_namespaces = set()
+    arrays = cluster.arrays
+    traffic = cluster.traffic
+    for ns in dirty:
+        pods = list(cluster.pods_by_ns.get(ns, {}).values())
+        for pod in pods:
+            arrays.serving[pod.slot] = False
+            arrays.refused[pod.slot] = False
+        for (svc_ns, name), svc in cluster.services.items():
+            if svc_ns != ns:
+                continue
+            comp = traffic.component_of(ns, name)
+            if comp < 0:
+                continue
+            selector = svc.selector
+            targets = svc.target_ports()
+            target = targets[0] if targets else None
+            for pod in pods:
+                if not selector or pod.deleting or not pod.ready:
+                    continue
+                labels = pod.meta.labels
+                if any(labels.get(k) != v for k, v in selector.items()):
+                    continue
+                if pod.node is None or not pod.node.kubelet_up:
+                    continue
+                if arrays.comp[pod.slot] != comp:
+                    continue
+                arrays.serving[pod.slot] = True
+                ports = pod.template.port_numbers()
+                ok = target in ports.values() if isinstance(target, int) else target in ports
+                arrays.refused[pod.slot] = not ok
+        for pdb in [p for (pns, _), p in cluster.pdbs.items() if pns == ns]:
+            status = pdb_status(cluster, pdb)
+            if status != pdb.status:
+                pdb.status = status
+                cluster.changed("poddisruptionbudgets", pdb)
+
+
+def pdb_status(cluster: Cluster, pdb: PodDisruptionBudget) -> dict[str, Any]:
+    ns = pdb.meta.namespace or ""
+    selector = pdb.selector
+    pods = [p for p in cluster.pods_in(ns) if selector.matches(p.meta.labels)]
+    controllers: dict[int, int] = {}
+    for p in pods:
+        dep = p.rs.deployment if p.rs is not None else None
+        if dep is not None:
+            controllers[id(dep)] = dep.replicas
+    expected = sum(controllers.values()) if controllers else len(pods)
+    healthy = sum(1 for p in pods if p.ready and not p.deleting)
+    if pdb.spec.get("maxUnavailable") is not None:
+        desired = expected - resolve_int_or_percent(pdb.spec["maxUnavailable"], expected, True)
+    else:
+        desired = resolve_int_or_percent(pdb.spec.get("minAvailable", 1), expected, True)
+    desired = max(0, desired)
+    allowed = max(0, healthy - desired)
+    return {
+        "observedGeneration": pdb.meta.generation,
+        "currentHealthy": healthy,
+        "desiredHealthy": desired,
+        "expectedPods": expected,
+        "disruptionsAllowed": allowed,
+        "conditions": [{
+            "type": "DisruptionAllowed",
+            "status": "True" if allowed > 0 else "False",
+            "reason": "SufficientPods" if allowed > 0 else "InsufficientPods",
+            "message": "",
+            "observedGeneration": pdb.meta.generation,
+            "lastTransitionTime": iso(pdb.meta.created),
+        }],
+    }
+
+
+# ---------------------------------------------------------------------- nodes
+
+
+def sync_unschedulable_taint(cluster: Cluster, node: Node) -> None:
+    taints = [t for t in node.taints if t.get("key") != UNSCHEDULABLE]
+    if node.unschedulable:
+        taints.append({"key": UNSCHEDULABLE, "effect": "NoSchedule", "timeAdded": iso(cluster.now)})
+    if taints:
+        node.spec["taints"] = taints
+    else:
+        node.spec.pop("taints", None)
+
+
+def node_lifecycle(cluster: Cluster) -> None:
+    for node in cluster.node_list:
+        if node.kubelet_up and node.ready == "True":
+            continue
+        if not node.kubelet_up and node.ready == "True":
+            if cluster.now - node.heartbeat >= cluster.timing.node_monitor_grace_s:
+                _mark_unreachable(cluster, node)
+        if node.ready != "True":
+            _evict_after_toleration(cluster, node)
+
+
+def _mark_unreachable(cluster: Cluster, node: Node) -> None:
+    node.ready = "Unknown"
+    node.ready_reason = "NodeStatusUnknown"
+    node.ready_message = "Kubelet stopped posting node status."
+    node.ready_transition = cluster.now
+    taints = [t for t in node.taints if t.get("key") not in (UNREACHABLE, NOT_READY)]
+    stamp = iso(cluster.now)
+    taints += [{"key": UNREACHABLE, "effect": "NoSchedule", "timeAdded": stamp},
+               {"key": UNREACHABLE, "effect": "NoExecute", "timeAdded": stamp}]
+    node.spec["taints"] = taints
+    node.meta.annotations["testbed.aiops.dev/unreachable-since"] = str(cluster.now)
+    cluster.nodes_version += 1
+    cluster.changed("nodes", node)
+    cluster.record(node, "Normal", "NodeNotReady",
+                   f"Node {node.name} status is now: NodeNotReady", "node-controller")
+    for pod in sorted(node.pods, key=lambda p: (p.namespace, p.name)):
+        if pod.ready:
+            pod.ready = False
+            pod.ready_since = None
+            cluster.pod_changed(pod)
+        cluster.record(pod, "Warning", "NodeNotReady", "Node is not ready", "node-controller")
+
+
+def toleration_seconds(pod: Pod, key: str, default: float) -> float | None:
+    """How long the pod tolerates the NoExecute taint ``key``; None means forever.
+
+    Admission adds ``not-ready`` and ``unreachable`` tolerations of ``default`` seconds to every
+    pod that does not tolerate those taints itself (DefaultTolerationSeconds).
+    """
+    for tol in pod.template.tolerations:
+        if tol.get("effect") not in (None, "", "NoExecute"):
+            continue
+        if (tol.get("operator") == "Exists" and not tol.get("key")) or tol.get("key") == key:
+            secs = tol.get("tolerationSeconds")
+            return None if secs is None else float(secs)
+    return default
+
+
+def default_tolerations(seconds: float) -> list[dict[str, Any]]:
+    return [
+        {"key": NOT_READY, "operator": "Exists", "effect": "NoExecute",
+         "tolerationSeconds": int(seconds)},
+        {"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute",
+         "tolerationSeconds": int(seconds)},
+    ]
+
+
+def _evict_after_toleration(cluster: Cluster, node: Node) -> None:
+    since = node.ready_transition
+    key = UNREACHABLE if node.ready == "Unknown" else NOT_READY
+    for pod in sorted(node.pods, key=lambda p: (p.namespace, p.name)):
+        if pod.deleting:
+            continue
+        limit = toleration_seconds(pod, key, cluster.timing.default_toleration_s)
+        if limit is not None and cluster.now - since >= limit:
+            cluster.record(pod, "Normal", "TaintManagerEviction",
+                           f"Marking for deletion Pod {pod.namespace}/{pod.name}",
+                           "taint-eviction-controller")
+            cluster.delete_pod(pod)
+
+
+def node_recovered(cluster: Cluster, node: Node) -> None:
+    from . import kubelet
+
+    if node.ready == "True":
+        return
+    node.ready = "True"
+    node.ready_reason = "KubeletReady"
+    node.ready_message = "kubelet is posting ready status"
+    node.ready_transition = cluster.now
+    taints = [t for t in node.taints if t.get("key") not in (UNREACHABLE, NOT_READY)]
+    if taints:
+        node.spec["taints"] = taints
+    else:
+        node.spec.pop("taints", None)
+    node.meta.annotations.pop("testbed.aiops.dev/unreachable-since", None)
+    cluster.nodes_version += 1
+    cluster.changed("nodes", node)
+    cluster.record(node, "Normal", "NodeReady", f"Node {node.name} status is now: NodeReady",
+                   "kubelet", node.name)
+    for pod in sorted(node.pods, key=lambda p: (p.namespace, p.name)):
+        kubelet.node_back(cluster, pod)

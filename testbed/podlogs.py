@@ -1,0 +1,70 @@
+"""What the simulated containers write to their logs.
+
+Lines read like those of the real programs (a Go HTTP service logging in logfmt, memcached,
+MongoDB's JSON log). They describe symptoms only: connection errors, timeouts, rejected
+requests. Nothing in a log line names a fault.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .clock import iso, iso_micro
+
+
+def startup_lines(kind: str, name: str, image: str, port: int, deps: list[str], t: float) -> list[str]:
+    version = image.rsplit(":", 1)[-1] if ":" in image else "latest"
+    if kind == "cache":
+        return [
+            f"memcached {version} starting: -m 64 -c 1024 -t 4 -p {port}",
+            "slab class   1: chunk size        96 perslab   10922",
+            f"server listening (tcp) on port {port}",
+        ]
+    if kind == "database":
+        return [_mongo(t, "I", "CONTROL", "MongoDB starting", {"port": port, "version": version}),
+                _mongo(t, "I", "STORAGE", "WiredTiger opened", {"durationMillis": 412}),
+                _mongo(t, "I", "NETWORK", "Waiting for connections", {"port": port, "ssl": "off"})]
+    lines = [f'ts={iso(t)} level=info msg="starting {name}" version={version}']
+    for dep in deps:
+        lines.append(f'ts={iso(t)} level=info msg="dialing dependency" target={dep}')
+    lines.append(f'ts={iso(t)} level=info msg="server listening" addr=:{port}')
+    return lines
+
+
+def _mongo(t: float, sev: str, comp: str, msg: str, attr: dict[str, object]) -> str:
+    return json.dumps(
+        {"t": {"$date": iso_micro(t)}, "s": sev, "c": comp, "id": 22943, "ctx": "listener",
+         "msg": msg, "attr": attr},
+        separators=(",", ":"),
+    )
+
+
+def error_line(kind: str, t: float, dependency: str | None, code: int, latency_ms: float) -> str:
+    """A line about a failed request: what an operator would see in the pod's log."""
+    if kind == "database":
+        return _mongo(t, "W", "COMMAND", "Slow query", {"durationMillis": int(latency_ms)})
+    if kind == "cache":
+        return f"<{int(t) % 1000} connection closed: server busy ({int(latency_ms)} ms)"
+    if dependency is None:
+        if code == 503:
+            return (f'ts={iso(t)} level=warn msg="rejecting request: worker pool exhausted" '
+                    f"code=503 latency_ms={latency_ms:.0f}")
+        return f'ts={iso(t)} level=error msg="request failed" code={code} latency_ms={latency_ms:.0f}'
+    if code == 504:
+        return (f'ts={iso(t)} level=warn msg="upstream request timeout" upstream={dependency} '
+                f"elapsed_ms={latency_ms:.0f}")
+    if code == 503:
+        return (f'ts={iso(t)} level=error msg="upstream connect error or disconnect/reset before '
+                f'headers. reset reason: connection failure" upstream={dependency} code=503')
+    return (f'ts={iso(t)} level=error msg="request failed" upstream={dependency} code={code} '
+            f'err="rpc error: code = Unavailable"')
+
+
+def periodic_line(kind: str, t: float, rps: float, latency_ms: float) -> str:
+    """An occasional healthy line (stats) so logs are not empty on a quiet service."""
+    if kind == "database":
+        return _mongo(t, "I", "NETWORK", "Connection accepted", {"connectionCount": 12})
+    if kind == "cache":
+        return f"stats: curr_connections 10 get_hits {int(rps * 60)} get_misses {int(rps * 3)}"
+    return (f'ts={iso(t)} level=info msg="request stats" window=60s rps={rps:.1f} '
+            f"p50_ms={latency_ms:.1f}")
