@@ -251,7 +251,9 @@ def parse_app(data: Any, source: str = "<data>") -> AppSpec:
 def builtin_apps() -> list[str]:
     """Names of the application files shipped with the testbed."""
     folder = resources.files("testbed") / "apps"
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
 
 
 def load_app(path: str | Path | None = None) -> AppSpec:

@@ -54,9 +54,7 @@ class EvictionBlocked(Exception):
     """An eviction would violate a PodDisruptionBudget (the API answers 429)."""
 
     def __init__(self, budget: str) -> None:
-        super().__init__(
-            "Cannot evict pod as it would violate the pod's disruption budget."
-        )
+        super().__init__("Cannot evict pod as it would violate the pod's disruption budget.")
         self.budget = budget
 
 
@@ -155,9 +153,7 @@ class Cluster:
         for spec, ns in pairs:
             profile = load
             if profile is None:
-                profile = (
-                    load_profile_from_mapping(spec.load) if spec.load else _default_profile()
-                )
+                profile = load_profile_from_mapping(spec.load) if spec.load else _default_profile()
             self.apps.append(AppInstance(spec, ns, profile))
         self.traffic = TrafficModel(self)
         for inst in self.apps:
@@ -269,8 +265,9 @@ class Cluster:
                     "testbed.aiops.dev/pool": pool.name,
                     **pool.labels,
                 }
-                self.add_node(name, parse_cpu(pool.cpu), parse_memory(pool.memory), pool.max_pods,
-                              labels)
+                self.add_node(
+                    name, parse_cpu(pool.cpu), parse_memory(pool.memory), pool.max_pods, labels
+                )
 
     def add_node(
         self, name: str, cpu: float, memory: int, max_pods: int, labels: dict[str, str]
@@ -278,8 +275,10 @@ class Cluster:
         if name in self.nodes:
             raise ValueError(f"node {name!r} exists")
         index = len(self.node_list)
-        spec = {"podCIDR": f"10.{64 + index // 256}.{index % 256}.0/24",
-                "providerID": f"testbed://{name}"}
+        spec = {
+            "podCIDR": f"10.{64 + index // 256}.{index % 256}.0/24",
+            "providerID": f"testbed://{name}",
+        }
         node = Node(self.new_meta(name, None, labels), index, cpu, memory, max_pods, spec)
         node.address = f"172.16.{index // 256}.{index % 256 + 1 if index % 256 < 254 else 254}"
         self.nodes[name] = node
@@ -295,8 +294,10 @@ class Cluster:
             self.apply_service(ns, svc.name, *service_manifest(inst.spec, svc))
             if svc.min_available is not None:
                 meta = {"labels": {"app": svc.name, "app.kubernetes.io/part-of": inst.spec.name}}
-                spec = {"minAvailable": svc.min_available,
-                        "selector": {"matchLabels": {"app": svc.name}}}
+                spec = {
+                    "minAvailable": svc.min_available,
+                    "selector": {"matchLabels": {"app": svc.name}},
+                }
                 self.apply_pdb(ns, svc.name, meta, spec)
 
     # ------------------------------------------------------------------ time
@@ -355,8 +356,9 @@ class Cluster:
         self.pending[pod] = None
         pod.next_schedule_try = self.now + self.timing.scheduling_s
         self.changed("pods", pod, "ADDED")
-        self.record(rs, "Normal", "SuccessfulCreate", f"Created pod: {name}",
-                    "replicaset-controller")
+        self.record(
+            rs, "Normal", "SuccessfulCreate", f"Created pod: {name}", "replicaset-controller"
+        )
         return pod
 
     def delete_pod(self, pod: Pod, grace: float | None = None, reason: str = "Killing") -> None:
@@ -411,7 +413,9 @@ class Cluster:
                 self.dirty_deployments.add(pod.rs.deployment)
         self.changed("pods", pod)
 
-    def set_pod_metadata(self, pod: Pod, labels: dict[str, str], annotations: dict[str, str]) -> None:
+    def set_pod_metadata(
+        self, pod: Pod, labels: dict[str, str], annotations: dict[str, str]
+    ) -> None:
         pod.meta.labels = dict(labels)
         pod.meta.annotations = dict(annotations)
         self.dirty_namespaces.add(pod.namespace)
@@ -419,8 +423,9 @@ class Cluster:
 
     # ------------------------------------------------------------------ nodes
 
-    def patch_node(self, node: Node, labels: dict[str, str], annotations: dict[str, str],
-                   spec: dict[str, Any]) -> None:
+    def patch_node(
+        self, node: Node, labels: dict[str, str], annotations: dict[str, str], spec: dict[str, Any]
+    ) -> None:
         was = node.unschedulable
         node.meta.labels = dict(labels)
         node.meta.annotations = dict(annotations)
@@ -428,10 +433,15 @@ class Cluster:
         now = node.unschedulable
         if was != now:
             controllers.sync_unschedulable_taint(self, node)
-            self.record(node, "Normal", "NodeNotSchedulable" if now else "NodeSchedulable",
-                        f"Node {node.name} status is now: "
-                        f"{'NodeNotSchedulable' if now else 'NodeSchedulable'}", "kubelet",
-                        node.name)
+            self.record(
+                node,
+                "Normal",
+                "NodeNotSchedulable" if now else "NodeSchedulable",
+                f"Node {node.name} status is now: "
+                f"{'NodeNotSchedulable' if now else 'NodeSchedulable'}",
+                "kubelet",
+                node.name,
+            )
         self.nodes_version += 1
         self.changed("nodes", node)
 
@@ -450,16 +460,18 @@ class Cluster:
 
     # ------------------------------------------------------------------ deployments
 
-    def apply_deployment(self, namespace: str, name: str, metadata: dict[str, Any],
-                         spec: dict[str, Any]) -> Deployment:
+    def apply_deployment(
+        self, namespace: str, name: str, metadata: dict[str, Any], spec: dict[str, Any]
+    ) -> Deployment:
         """Create or update a Deployment with an already validated spec."""
         spec = default_deployment_spec(spec)
         key = (namespace, name)
         dep = self.deployments.get(key)
         if dep is None:
             self.ensure_namespace(namespace)
-            meta = self.new_meta(name, namespace, metadata.get("labels"),
-                                 metadata.get("annotations"))
+            meta = self.new_meta(
+                name, namespace, metadata.get("labels"), metadata.get("annotations")
+            )
             dep = Deployment(meta, spec)
             self.deployments[key] = dep
             self.changed("deployments", dep, "ADDED")
@@ -469,8 +481,11 @@ class Cluster:
                 dep.set_spec(spec)
                 dep.last_progress = self.now
             dep.meta.labels = dict(metadata.get("labels") or {})
-            keep = {k: v for k, v in dep.meta.annotations.items()
-                    if k.startswith("deployment.kubernetes.io/")}
+            keep = {
+                k: v
+                for k, v in dep.meta.annotations.items()
+                if k.startswith("deployment.kubernetes.io/")
+            }
             dep.meta.annotations = {**dict(metadata.get("annotations") or {}), **keep}
             self.changed("deployments", dep)
         self.dirty_deployments.add(dep)
@@ -485,15 +500,18 @@ class Cluster:
 
     # ------------------------------------------------------------------ services, budgets
 
-    def apply_service(self, namespace: str, name: str, metadata: dict[str, Any],
-                      spec: dict[str, Any]) -> Service:
+    def apply_service(
+        self, namespace: str, name: str, metadata: dict[str, Any], spec: dict[str, Any]
+    ) -> Service:
         spec = default_service_spec(spec)
         key = (namespace, name)
         svc = self.services.get(key)
         if svc is None:
             self.ensure_namespace(namespace)
-            svc = Service(self.new_meta(name, namespace, metadata.get("labels"),
-                                        metadata.get("annotations")), spec)
+            svc = Service(
+                self.new_meta(name, namespace, metadata.get("labels"), metadata.get("annotations")),
+                spec,
+            )
             n = len(self.services) + 1
             svc.cluster_ip = f"10.96.{n // 250}.{n % 250 + 2}"
             self.services[key] = svc
@@ -511,14 +529,17 @@ class Cluster:
         self.dirty_namespaces.add(svc.meta.namespace or "")
         self.changed("services", svc, "DELETED")
 
-    def apply_pdb(self, namespace: str, name: str, metadata: dict[str, Any],
-                  spec: dict[str, Any]) -> PodDisruptionBudget:
+    def apply_pdb(
+        self, namespace: str, name: str, metadata: dict[str, Any], spec: dict[str, Any]
+    ) -> PodDisruptionBudget:
         key = (namespace, name)
         pdb = self.pdbs.get(key)
         if pdb is None:
             self.ensure_namespace(namespace)
-            pdb = PodDisruptionBudget(self.new_meta(name, namespace, metadata.get("labels"),
-                                                    metadata.get("annotations")), spec)
+            pdb = PodDisruptionBudget(
+                self.new_meta(name, namespace, metadata.get("labels"), metadata.get("annotations")),
+                spec,
+            )
             self.pdbs[key] = pdb
             pdb.status = controllers.pdb_status(self, pdb)
             self.changed("poddisruptionbudgets", pdb, "ADDED")
@@ -565,7 +586,9 @@ class Cluster:
             "time": self.now,
             "faults": [dict(f) for f in self.faults],
             "chaos": [
-                obj for (group, _), store in self.custom.items() if group == "chaos-mesh.org"
+                obj
+                for (group, _), store in self.custom.items()
+                if group == "chaos-mesh.org"
                 for obj in store.values()
             ],
         }
@@ -596,8 +619,10 @@ def deployment_manifest(app: AppSpec, svc: ServiceSpec) -> tuple[dict[str, Any],
     meta_labels = {"app": svc.name, "app.kubernetes.io/part-of": app.name}
     res = svc.resources
     resources: dict[str, dict[str, str]] = {
-        "requests": {"cpu": format_cpu(parse_cpu(res.cpu_request)),
-                     "memory": format_memory(parse_memory(res.memory_request))},
+        "requests": {
+            "cpu": format_cpu(parse_cpu(res.cpu_request)),
+            "memory": format_memory(parse_memory(res.memory_request)),
+        },
     }
     limits = {}
     if res.cpu_limit is not None:
@@ -611,8 +636,13 @@ def deployment_manifest(app: AppSpec, svc: ServiceSpec) -> tuple[dict[str, Any],
         "image": svc.image,
         "ports": [{"name": svc.port_name, "containerPort": svc.port}],
         "resources": resources,
-        "env": [{"name": f"{c.service.upper().replace('-', '_')}_ADDR",
-                 "value": f"{c.service}:{app.service(c.service).port}"} for c in svc.calls],
+        "env": [
+            {
+                "name": f"{c.service.upper().replace('-', '_')}_ADDR",
+                "value": f"{c.service}:{app.service(c.service).port}",
+            }
+            for c in svc.calls
+        ],
     }
     delay = svc.readiness_delay_s
     if delay is not None:
@@ -626,15 +656,22 @@ def deployment_manifest(app: AppSpec, svc: ServiceSpec) -> tuple[dict[str, Any],
     if svc.node_selector:
         pod_spec["nodeSelector"] = dict(svc.node_selector)
     if svc.spread != "none":
-        term = {"labelSelector": {"matchLabels": {"app": svc.name}},
-                "topologyKey": "kubernetes.io/hostname"}
+        term = {
+            "labelSelector": {"matchLabels": {"app": svc.name}},
+            "topologyKey": "kubernetes.io/hostname",
+        }
         if svc.spread == "required":
-            pod_spec["affinity"] = {"podAntiAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+            pod_spec["affinity"] = {
+                "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+            }
         else:
-            pod_spec["affinity"] = {"podAntiAffinity": {
-                "preferredDuringSchedulingIgnoredDuringExecution": [
-                    {"weight": 100, "podAffinityTerm": term}]}}
+            pod_spec["affinity"] = {
+                "podAntiAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {"weight": 100, "podAffinityTerm": term}
+                    ]
+                }
+            }
     spec = {
         "replicas": svc.replicas,
         "selector": {"matchLabels": {"app": svc.name}},

@@ -85,9 +85,13 @@ def scale_replicaset(cluster: Cluster, dep: Deployment, rs: ReplicaSet, replicas
     rs.replicas = replicas
     rs.meta.annotations["deployment.kubernetes.io/desired-replicas"] = str(dep.replicas)
     direction = "up" if replicas > old else "down"
-    cluster.record(dep, "Normal", "ScalingReplicaSet",
-                   f"Scaled {direction} replica set {rs.name} to {replicas} from {old}",
-                   "deployment-controller")
+    cluster.record(
+        dep,
+        "Normal",
+        "ScalingReplicaSet",
+        f"Scaled {direction} replica set {rs.name} to {replicas} from {old}",
+        "deployment-controller",
+    )
     dep.last_progress = cluster.now
     cluster.dirty_replicasets.add(rs)
     cluster.changed("replicasets", rs)
@@ -115,8 +119,13 @@ def sync_replicaset(cluster: Cluster, rs: ReplicaSet) -> None:
     elif diff < 0:
         for pod in sorted(active, key=_deletion_rank)[:-diff]:
             cluster.delete_pod(pod)
-            cluster.record(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {pod.name}",
-                           "replicaset-controller")
+            cluster.record(
+                rs,
+                "Normal",
+                "SuccessfulDelete",
+                f"Deleted pod: {pod.name}",
+                "replicaset-controller",
+            )
         active = rs.active_pods()
     min_ready = rs.deployment.spec.get("minReadySeconds", 0) if rs.deployment else 0
     ready = sum(1 for p in active if p.ready)
@@ -139,11 +148,11 @@ def _available(cluster: Cluster, pod: Pod, min_ready: float) -> bool:
 def reconcile(cluster: Cluster) -> None:
     deployments = list(cluster.dirty_deployments)
     cluster.dirty_deployments.clear()
-    for dep in sorted(deployments, key=lambda d: (d.meta.created, d.meta.namespace or '', d.name)):
+    for dep in sorted(deployments, key=lambda d: (d.meta.created, d.meta.namespace or "", d.name)):
         sync_deployment(cluster, dep)
     pending_rs = list(cluster.dirty_replicasets)
     cluster.dirty_replicasets.clear()
-    for rs in sorted(pending_rs, key=lambda r: (r.meta.created, r.meta.namespace or '', r.name)):
+    for rs in sorted(pending_rs, key=lambda r: (r.meta.created, r.meta.namespace or "", r.name)):
         sync_replicaset(cluster, rs)
 
 
@@ -158,8 +167,9 @@ def sync_deployment(cluster: Cluster, dep: Deployment) -> None:
         new = create_replicaset(cluster, dep, max_rev + 1)
         rss.append(new)
     elif new is not None and new.revision < max_rev and not paused:
-        history = [h for h in new.meta.annotations.get(REVISION_HISTORY_ANNOTATION, "").split(",")
-                   if h]
+        history = [
+            h for h in new.meta.annotations.get(REVISION_HISTORY_ANNOTATION, "").split(",") if h
+        ]
         history.append(str(new.revision))
         new.meta.annotations[REVISION_HISTORY_ANNOTATION] = ",".join(history)
         new.meta.annotations[REVISION_ANNOTATION] = str(max_rev + 1)
@@ -180,7 +190,7 @@ def sync_deployment(cluster: Cluster, dep: Deployment) -> None:
 
 
 def _surge_unavailable(dep: Deployment) -> tuple[int, int]:
-    ru = ((dep.spec.get("strategy") or {}).get("rollingUpdate") or {})
+    ru = (dep.spec.get("strategy") or {}).get("rollingUpdate") or {}
     desired = dep.replicas
     surge = resolve_int_or_percent(ru.get("maxSurge", "25%"), desired, round_up=True)
     unavailable = resolve_int_or_percent(ru.get("maxUnavailable", "25%"), desired, round_up=False)
@@ -248,7 +258,11 @@ def _rolling(cluster: Cluster, dep: Deployment, new: ReplicaSet, olds: list[Repl
 def _cleanup_history(cluster: Cluster, dep: Deployment, new: ReplicaSet | None) -> None:
     limit = int(dep.spec.get("revisionHistoryLimit", 10))
     idle = sorted(
-        (rs for rs in dep.replicasets.values() if rs is not new and rs.replicas == 0 and not rs.pods),
+        (
+            rs
+            for rs in dep.replicasets.values()
+            if rs is not new and rs.replicas == 0 and not rs.pods
+        ),
         key=lambda r: r.revision,
     )
     for rs in idle[: max(0, len(idle) - limit)]:
@@ -278,19 +292,28 @@ def _deployment_status(cluster: Cluster, dep: Deployment, new: ReplicaSet | None
     complete = updated == desired and available == desired and len(pods) == desired
     rs_name = new.name if new is not None else ""
     if complete:
-        progressing = ("True", "NewReplicaSetAvailable",
-                       f'ReplicaSet "{rs_name}" has successfully progressed.')
+        progressing = (
+            "True",
+            "NewReplicaSetAvailable",
+            f'ReplicaSet "{rs_name}" has successfully progressed.',
+        )
     elif cluster.now - dep.last_progress > float(dep.spec.get("progressDeadlineSeconds", 600)):
-        progressing = ("False", "ProgressDeadlineExceeded",
-                       f'ReplicaSet "{rs_name}" has timed out progressing.')
+        progressing = (
+            "False",
+            "ProgressDeadlineExceeded",
+            f'ReplicaSet "{rs_name}" has timed out progressing.',
+        )
     else:
         progressing = ("True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.')
         cluster.dirty_deployments.add(dep)  # keep watching an unfinished rollout
     if available >= desired - max_unavailable:
         avail = ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
     else:
-        avail = ("False", "MinimumReplicasUnavailable",
-                 "Deployment does not have minimum availability.")
+        avail = (
+            "False",
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.",
+        )
     _set_condition(cluster, dep.conditions, "Available", *avail)
     _set_condition(cluster, dep.conditions, "Progressing", *progressing)
     status["conditions"] = [dict(c) for c in dep.conditions.values()]
@@ -300,15 +323,24 @@ def _deployment_status(cluster: Cluster, dep: Deployment, new: ReplicaSet | None
 
 
 def _set_condition(
-    cluster: Cluster, conditions: dict[str, dict[str, Any]], type_: str, status: str,
-    reason: str, message: str,
+    cluster: Cluster,
+    conditions: dict[str, dict[str, Any]],
+    type_: str,
+    status: str,
+    reason: str,
+    message: str,
 ) -> None:
     now = iso(cluster.now)
     current = conditions.get(type_)
     if current is None or current["status"] != status:
-        conditions[type_] = {"type": type_, "status": status, "reason": reason,
-                             "message": message, "lastUpdateTime": now,
-                             "lastTransitionTime": now}
+        conditions[type_] = {
+            "type": type_,
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "lastUpdateTime": now,
+            "lastTransitionTime": now,
+        }
     elif current["reason"] != reason or current["message"] != message:
         current.update(reason=reason, message=message, lastUpdateTime=now)
 
@@ -382,14 +414,16 @@ def pdb_status(cluster: Cluster, pdb: PodDisruptionBudget) -> dict[str, Any]:
         "desiredHealthy": desired,
         "expectedPods": expected,
         "disruptionsAllowed": allowed,
-        "conditions": [{
-            "type": "DisruptionAllowed",
-            "status": "True" if allowed > 0 else "False",
-            "reason": "SufficientPods" if allowed > 0 else "InsufficientPods",
-            "message": "",
-            "observedGeneration": pdb.meta.generation,
-            "lastTransitionTime": iso(pdb.meta.created),
-        }],
+        "conditions": [
+            {
+                "type": "DisruptionAllowed",
+                "status": "True" if allowed > 0 else "False",
+                "reason": "SufficientPods" if allowed > 0 else "InsufficientPods",
+                "message": "",
+                "observedGeneration": pdb.meta.generation,
+                "lastTransitionTime": iso(pdb.meta.created),
+            }
+        ],
     }
 
 
@@ -410,9 +444,9 @@ def node_lifecycle(cluster: Cluster) -> None:
     for node in cluster.node_list:
         if node.kubelet_up and node.ready == "True":
             continue
-        if not node.kubelet_up and node.ready == "True":
-            if cluster.now - node.heartbeat >= cluster.timing.node_monitor_grace_s:
-                _mark_unreachable(cluster, node)
+        grace = cluster.timing.node_monitor_grace_s
+        if not node.kubelet_up and node.ready == "True" and cluster.now - node.heartbeat >= grace:
+            _mark_unreachable(cluster, node)
         if node.ready != "True":
             _evict_after_toleration(cluster, node)
 
@@ -424,14 +458,21 @@ def _mark_unreachable(cluster: Cluster, node: Node) -> None:
     node.ready_transition = cluster.now
     taints = [t for t in node.taints if t.get("key") not in (UNREACHABLE, NOT_READY)]
     stamp = iso(cluster.now)
-    taints += [{"key": UNREACHABLE, "effect": "NoSchedule", "timeAdded": stamp},
-               {"key": UNREACHABLE, "effect": "NoExecute", "timeAdded": stamp}]
+    taints += [
+        {"key": UNREACHABLE, "effect": "NoSchedule", "timeAdded": stamp},
+        {"key": UNREACHABLE, "effect": "NoExecute", "timeAdded": stamp},
+    ]
     node.spec["taints"] = taints
     node.meta.annotations["testbed.aiops.dev/unreachable-since"] = str(cluster.now)
     cluster.nodes_version += 1
     cluster.changed("nodes", node)
-    cluster.record(node, "Normal", "NodeNotReady",
-                   f"Node {node.name} status is now: NodeNotReady", "node-controller")
+    cluster.record(
+        node,
+        "Normal",
+        "NodeNotReady",
+        f"Node {node.name} status is now: NodeNotReady",
+        "node-controller",
+    )
     for pod in sorted(node.pods, key=lambda p: (p.namespace, p.name)):
         if pod.ready:
             pod.ready = False
@@ -457,10 +498,18 @@ def toleration_seconds(pod: Pod, key: str, default: float) -> float | None:
 
 def default_tolerations(seconds: float) -> list[dict[str, Any]]:
     return [
-        {"key": NOT_READY, "operator": "Exists", "effect": "NoExecute",
-         "tolerationSeconds": int(seconds)},
-        {"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute",
-         "tolerationSeconds": int(seconds)},
+        {
+            "key": NOT_READY,
+            "operator": "Exists",
+            "effect": "NoExecute",
+            "tolerationSeconds": int(seconds),
+        },
+        {
+            "key": UNREACHABLE,
+            "operator": "Exists",
+            "effect": "NoExecute",
+            "tolerationSeconds": int(seconds),
+        },
     ]
 
 
@@ -472,9 +521,13 @@ def _evict_after_toleration(cluster: Cluster, node: Node) -> None:
             continue
         limit = toleration_seconds(pod, key, cluster.timing.default_toleration_s)
         if limit is not None and cluster.now - since >= limit:
-            cluster.record(pod, "Normal", "TaintManagerEviction",
-                           f"Marking for deletion Pod {pod.namespace}/{pod.name}",
-                           "taint-eviction-controller")
+            cluster.record(
+                pod,
+                "Normal",
+                "TaintManagerEviction",
+                f"Marking for deletion Pod {pod.namespace}/{pod.name}",
+                "taint-eviction-controller",
+            )
             cluster.delete_pod(pod)
 
 
@@ -495,7 +548,13 @@ def node_recovered(cluster: Cluster, node: Node) -> None:
     node.meta.annotations.pop("testbed.aiops.dev/unreachable-since", None)
     cluster.nodes_version += 1
     cluster.changed("nodes", node)
-    cluster.record(node, "Normal", "NodeReady", f"Node {node.name} status is now: NodeReady",
-                   "kubelet", node.name)
+    cluster.record(
+        node,
+        "Normal",
+        "NodeReady",
+        f"Node {node.name} status is now: NodeReady",
+        "kubelet",
+        node.name,
+    )
     for pod in sorted(node.pods, key=lambda p: (p.namespace, p.name)):
         kubelet.node_back(cluster, pod)

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import podlogs
 from .clock import iso
 
 if TYPE_CHECKING:
@@ -35,9 +34,13 @@ def bound(cluster: Cluster, pod: Pod) -> None:
     node = pod.node
     pod.scheduled_at = cluster.now
     pod.address = cluster.next_pod_ip(node)
-    cluster.record(pod, "Normal", "Scheduled",
-                   f"Successfully assigned {pod.namespace}/{pod.name} to {node.name}",
-                   "default-scheduler")
+    cluster.record(
+        pod,
+        "Normal",
+        "Scheduled",
+        f"Successfully assigned {pod.namespace}/{pod.name} to {node.name}",
+        "default-scheduler",
+    )
     image = pod.template.image
     if image in node.images:
         delay = cluster.timing.image_present_s
@@ -56,20 +59,33 @@ def _pulled(cluster: Cluster, pod: Pod) -> None:
     image = pod.template.image
     host = pod.node.name
     if image in pod.node.images:
-        cluster.record(pod, "Normal", "Pulled",
-                       f'Container image "{image}" already present on machine', "kubelet", host)
+        cluster.record(
+            pod,
+            "Normal",
+            "Pulled",
+            f'Container image "{image}" already present on machine',
+            "kubelet",
+            host,
+        )
     else:
         pod.node.images.add(image)
         took = cluster.timing.image_pull_s
-        cluster.record(pod, "Normal", "Pulled",
-                       f'Successfully pulled image "{image}" in {took:.3g}s', "kubelet", host)
+        cluster.record(
+            pod,
+            "Normal",
+            "Pulled",
+            f'Successfully pulled image "{image}" in {took:.3g}s',
+            "kubelet",
+            host,
+        )
     _create(cluster, pod)
 
 
 def _create(cluster: Cluster, pod: Pod) -> None:
     assert pod.node is not None
-    cluster.record(pod, "Normal", "Created", f"Created container {_container(pod)}", "kubelet",
-                   pod.node.name)
+    cluster.record(
+        pod, "Normal", "Created", f"Created container {_container(pod)}", "kubelet", pod.node.name
+    )
     pod.timer_gen += 1
     cluster.schedule_timer(cluster.now + cluster.timing.container_start_s, _started, pod)
 
@@ -86,8 +102,9 @@ def _started(cluster: Cluster, pod: Pod) -> None:
         pod.phase = "Running"
         pod.start_time = now
     cluster.arrays.start(pod.slot, pod.node.index)
-    cluster.record(pod, "Normal", "Started", f"Started container {_container(pod)}", "kubelet",
-                   pod.node.name)
+    cluster.record(
+        pod, "Normal", "Started", f"Started container {_container(pod)}", "kubelet", pod.node.name
+    )
     for line in cluster.traffic.startup_log(pod):
         pod.logs.append((now, line))
     for hook in cluster.startup_hooks:
@@ -115,8 +132,14 @@ def unready(cluster: Cluster, pod: Pod, message: str) -> None:
     pod.ready = False
     pod.ready_since = None
     if pod.node is not None:
-        cluster.record(pod, "Warning", "Unhealthy", f"Readiness probe failed: {message}",
-                       "kubelet", pod.node.name)
+        cluster.record(
+            pod,
+            "Warning",
+            "Unhealthy",
+            f"Readiness probe failed: {message}",
+            "kubelet",
+            pod.node.name,
+        )
     cluster.pod_changed(pod)
 
 
@@ -146,9 +169,15 @@ def crash(cluster: Cluster, pod: Pod, reason: str, exit_code: int) -> None:
     cluster.arrays.stop(pod.slot)
     delay = min(timing.backoff_max_s, timing.backoff_initial_s * 2 ** (pod.crash_streak - 1))
     host = pod.node.name if pod.node else None
-    cluster.record(pod, "Warning", "BackOff",
-                   f"Back-off restarting failed container {_container(pod)} in pod "
-                   f"{pod.name}_{pod.namespace}({pod.meta.uid})", "kubelet", host)
+    cluster.record(
+        pod,
+        "Warning",
+        "BackOff",
+        f"Back-off restarting failed container {_container(pod)} in pod "
+        f"{pod.name}_{pod.namespace}({pod.meta.uid})",
+        "kubelet",
+        host,
+    )
     pod.timer_gen += 1
     cluster.schedule_timer(now + delay, _restart, pod)
     cluster.pod_changed(pod)
@@ -181,11 +210,18 @@ def terminate(cluster: Cluster, pod: Pod, grace: float | None, reason: str) -> N
         cluster.remove_pod(pod)
         return
     if first and pod.container == "running":
-        cluster.record(pod, "Normal", "Killing", f"Stopping container {_container(pod)}",
-                       "kubelet", pod.node.name)
+        cluster.record(
+            pod,
+            "Normal",
+            "Killing",
+            f"Stopping container {_container(pod)}",
+            "kubelet",
+            pod.node.name,
+        )
     if pod.node.kubelet_up:
-        cluster.schedule_timer(cluster.now + min(cluster.timing.termination_s, grace),
-                               _terminated, pod)
+        cluster.schedule_timer(
+            cluster.now + min(cluster.timing.termination_s, grace), _terminated, pod
+        )
     cluster.pod_changed(pod)
 
 
@@ -201,7 +237,9 @@ def node_back(cluster: Cluster, pod: Pod) -> None:
     if pod.deleting:
         cluster.schedule_timer(cluster.now + cluster.timing.termination_s, _terminated, pod)
     elif pod.container == "running":
-        delay = pod.template.containers[0].readiness_delay or cluster.timing.readiness_initial_delay_s
+        delay = (
+            pod.template.containers[0].readiness_delay or cluster.timing.readiness_initial_delay_s
+        )
         cluster.schedule_timer(cluster.now + delay, _ready, pod)
     elif pod.waiting_reason == "CrashLoopBackOff":
         cluster.schedule_timer(cluster.now + cluster.timing.backoff_initial_s, _restart, pod)
@@ -224,11 +262,16 @@ def enforce_memory(cluster: Cluster) -> None:
         arrays.oom_events[slot] += 1
         rss_kb = int(arrays.mem_ws[slot] // 1024)
         process = pod.template.containers[0].name
-        cluster.record(pod.node, "Warning", "OOMKilling",
-                       f"Memory cgroup out of memory: Killed process {1000 + slot} ({process}) "
-                       f"total-vm:{rss_kb + 81920}kB, anon-rss:{rss_kb}kB, file-rss:0kB, "
-                       f"shmem-rss:0kB, UID:0 pgtables:{rss_kb // 512}kB oom_score_adj:984",
-                       "kernel-monitor", pod.node.name)
+        cluster.record(
+            pod.node,
+            "Warning",
+            "OOMKilling",
+            f"Memory cgroup out of memory: Killed process {1000 + slot} ({process}) "
+            f"total-vm:{rss_kb + 81920}kB, anon-rss:{rss_kb}kB, file-rss:0kB, "
+            f"shmem-rss:0kB, UID:0 pgtables:{rss_kb // 512}kB oom_score_adj:984",
+            "kernel-monitor",
+            pod.node.name,
+        )
         crash(cluster, pod, "OOMKilled", 137)
 
 

@@ -113,14 +113,18 @@ class PodTemplate:
 
     @property
     def cpu_limit(self) -> float:
-        return 0.0 if any(c.cpu_limit == 0 for c in self.containers) else sum(
-            c.cpu_limit for c in self.containers
+        return (
+            0.0
+            if any(c.cpu_limit == 0 for c in self.containers)
+            else sum(c.cpu_limit for c in self.containers)
         )
 
     @property
     def memory_limit(self) -> int:
-        return 0 if any(c.memory_limit == 0 for c in self.containers) else sum(
-            c.memory_limit for c in self.containers
+        return (
+            0
+            if any(c.memory_limit == 0 for c in self.containers)
+            else sum(c.memory_limit for c in self.containers)
         )
 
     @property

@@ -12,7 +12,9 @@ import json
 from .clock import iso, iso_micro
 
 
-def startup_lines(kind: str, name: str, image: str, port: int, deps: list[str], t: float) -> list[str]:
+def startup_lines(
+    kind: str, name: str, image: str, port: int, deps: list[str], t: float
+) -> list[str]:
     version = image.rsplit(":", 1)[-1] if ":" in image else "latest"
     if kind == "cache":
         return [
@@ -21,9 +23,11 @@ def startup_lines(kind: str, name: str, image: str, port: int, deps: list[str], 
             f"server listening (tcp) on port {port}",
         ]
     if kind == "database":
-        return [_mongo(t, "I", "CONTROL", "MongoDB starting", {"port": port, "version": version}),
-                _mongo(t, "I", "STORAGE", "WiredTiger opened", {"durationMillis": 412}),
-                _mongo(t, "I", "NETWORK", "Waiting for connections", {"port": port, "ssl": "off"})]
+        return [
+            _mongo(t, "I", "CONTROL", "MongoDB starting", {"port": port, "version": version}),
+            _mongo(t, "I", "STORAGE", "WiredTiger opened", {"durationMillis": 412}),
+            _mongo(t, "I", "NETWORK", "Waiting for connections", {"port": port, "ssl": "off"}),
+        ]
     lines = [f'ts={iso(t)} level=info msg="starting {name}" version={version}']
     for dep in deps:
         lines.append(f'ts={iso(t)} level=info msg="dialing dependency" target={dep}')
@@ -33,8 +37,15 @@ def startup_lines(kind: str, name: str, image: str, port: int, deps: list[str], 
 
 def _mongo(t: float, sev: str, comp: str, msg: str, attr: dict[str, object]) -> str:
     return json.dumps(
-        {"t": {"$date": iso_micro(t)}, "s": sev, "c": comp, "id": 22943, "ctx": "listener",
-         "msg": msg, "attr": attr},
+        {
+            "t": {"$date": iso_micro(t)},
+            "s": sev,
+            "c": comp,
+            "id": 22943,
+            "ctx": "listener",
+            "msg": msg,
+            "attr": attr,
+        },
         separators=(",", ":"),
     )
 
@@ -47,17 +58,27 @@ def error_line(kind: str, t: float, dependency: str | None, code: int, latency_m
         return f"<{int(t) % 1000} connection closed: server busy ({int(latency_ms)} ms)"
     if dependency is None:
         if code == 503:
-            return (f'ts={iso(t)} level=warn msg="rejecting request: worker pool exhausted" '
-                    f"code=503 latency_ms={latency_ms:.0f}")
-        return f'ts={iso(t)} level=error msg="request failed" code={code} latency_ms={latency_ms:.0f}'
+            return (
+                f'ts={iso(t)} level=warn msg="rejecting request: worker pool exhausted" '
+                f"code=503 latency_ms={latency_ms:.0f}"
+            )
+        return (
+            f'ts={iso(t)} level=error msg="request failed" code={code} latency_ms={latency_ms:.0f}'
+        )
     if code == 504:
-        return (f'ts={iso(t)} level=warn msg="upstream request timeout" upstream={dependency} '
-                f"elapsed_ms={latency_ms:.0f}")
+        return (
+            f'ts={iso(t)} level=warn msg="upstream request timeout" upstream={dependency} '
+            f"elapsed_ms={latency_ms:.0f}"
+        )
     if code == 503:
-        return (f'ts={iso(t)} level=error msg="upstream connect error or disconnect/reset before '
-                f'headers. reset reason: connection failure" upstream={dependency} code=503')
-    return (f'ts={iso(t)} level=error msg="request failed" upstream={dependency} code={code} '
-            f'err="rpc error: code = Unavailable"')
+        return (
+            f'ts={iso(t)} level=error msg="upstream connect error or disconnect/reset before '
+            f'headers. reset reason: connection failure" upstream={dependency} code=503'
+        )
+    return (
+        f'ts={iso(t)} level=error msg="request failed" upstream={dependency} code={code} '
+        f'err="rpc error: code = Unavailable"'
+    )
 
 
 def periodic_line(kind: str, t: float, rps: float, latency_ms: float) -> str:
@@ -66,5 +87,7 @@ def periodic_line(kind: str, t: float, rps: float, latency_ms: float) -> str:
         return _mongo(t, "I", "NETWORK", "Connection accepted", {"connectionCount": 12})
     if kind == "cache":
         return f"stats: curr_connections 10 get_hits {int(rps * 60)} get_misses {int(rps * 3)}"
-    return (f'ts={iso(t)} level=info msg="request stats" window=60s rps={rps:.1f} '
-            f"p50_ms={latency_ms:.1f}")
+    return (
+        f'ts={iso(t)} level=info msg="request stats" window=60s rps={rps:.1f} '
+        f"p50_ms={latency_ms:.1f}"
+    )

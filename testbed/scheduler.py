@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import kubelet
-from .k8s.selectors import label_selector_from_spec, node_selector_matches, node_selector_term_matches
+from .k8s.selectors import (
+    label_selector_from_spec,
+    node_selector_matches,
+    node_selector_term_matches,
+)
 
 if TYPE_CHECKING:
     from .cluster import Cluster
@@ -90,14 +94,18 @@ class Scheduler:
         selector = tmpl.node_selector
         for i, node in enumerate(nodes):
             if node.unschedulable and not tolerates(
-                tmpl.tolerations, {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+                tmpl.tolerations,
+                {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"},
             ):
                 reason[i] = UNSCHEDULABLE
                 continue
             bad = next(
-                (t for t in node.taints
-                 if t.get("effect") in ("NoSchedule", "NoExecute")
-                 and not tolerates(tmpl.tolerations, t)),
+                (
+                    t
+                    for t in node.taints
+                    if t.get("effect") in ("NoSchedule", "NoExecute")
+                    and not tolerates(tmpl.tolerations, t)
+                ),
                 None,
             )
             if bad is not None:
@@ -177,13 +185,15 @@ class Scheduler:
                     aff_fail |= counts == 0
             feasible &= ~anti_fail & ~aff_fail
         if not feasible.any():
-            self._unschedulable(pod, static, reason, taint_names, fit_cpu, fit_mem, fit_pods,
-                                anti_fail, aff_fail)
+            self._unschedulable(
+                pod, static, reason, taint_names, fit_cpu, fit_mem, fit_pods, anti_fail, aff_fail
+            )
             return
         cap_cpu = np.maximum(self.cap_cpu, 1e-9)
         cap_mem = np.maximum(self.cap_mem, 1.0)
-        score = 50 * ((free_cpu - tmpl.cpu_request) / cap_cpu + (free_mem - tmpl.memory_request)
-                      / cap_mem)
+        score = 50 * (
+            (free_cpu - tmpl.cpu_request) / cap_cpu + (free_mem - tmpl.memory_request) / cap_mem
+        )
         for wterm in pod_anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []:
             term = wterm.get("podAffinityTerm") or {}
             score -= wterm.get("weight", 1) * np.minimum(self._term_counts(pod, term), 3)
@@ -192,10 +202,12 @@ class Scheduler:
             score += wterm.get("weight", 1) * (self._term_counts(pod, term) > 0)
         node_aff = affinity.get("nodeAffinity") or {}
         for pref in node_aff.get("preferredDuringSchedulingIgnoredDuringExecution") or []:
-            matches = np.array([
-                node_selector_term_matches(pref.get("preference") or {}, n.meta.labels)
-                for n in cluster.node_list
-            ])
+            matches = np.array(
+                [
+                    node_selector_term_matches(pref.get("preference") or {}, n.meta.labels)
+                    for n in cluster.node_list
+                ]
+            )
             score += pref.get("weight", 1) * matches
         for i, node in enumerate(cluster.node_list):
             if feasible[i] and any(t.get("effect") == "PreferNoSchedule" for t in node.taints):
@@ -204,9 +216,16 @@ class Scheduler:
         self.bind(pod, cluster.node_list[choice])
 
     def _unschedulable(
-        self, pod: Pod, static: np.ndarray, reason: np.ndarray, taint_names: list[str],
-        fit_cpu: np.ndarray, fit_mem: np.ndarray, fit_pods: np.ndarray,
-        anti_fail: np.ndarray, aff_fail: np.ndarray,
+        self,
+        pod: Pod,
+        static: np.ndarray,
+        reason: np.ndarray,
+        taint_names: list[str],
+        fit_cpu: np.ndarray,
+        fit_mem: np.ndarray,
+        fit_pods: np.ndarray,
+        anti_fail: np.ndarray,
+        aff_fail: np.ndarray,
     ) -> None:
         cluster = self.cluster
         counts: Counter[str] = Counter()
@@ -234,8 +253,10 @@ class Scheduler:
                     counts["node(s) didn't match pod affinity rules"] += 1
         total = len(static)
         detail = ", ".join(f"{n} {r}" for r, n in sorted(counts.items()))
-        message = (f"0/{total} nodes are available: {detail}. preemption: 0/{total} nodes are "
-                   f"available: {total} Preemption is not helpful for scheduling.")
+        message = (
+            f"0/{total} nodes are available: {detail}. preemption: 0/{total} nodes are "
+            f"available: {total} Preemption is not helpful for scheduling."
+        )
         if pod.failed_scheduling != message:
             pod.failed_scheduling = message
             cluster.changed("pods", pod)
@@ -273,5 +294,4 @@ class Scheduler:
         first = cluster.now
         delay = cluster.timing.scheduling_s
         for pod in cluster.pending:
-            pod.next_schedule_try = min(pod.next_schedule_try,
-                                        max(first, pod.meta.created + delay))
+            pod.next_schedule_try = min(pod.next_schedule_try, max(first, pod.meta.created + delay))

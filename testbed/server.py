@@ -41,8 +41,9 @@ MAX_WATCH_S = 1800.0
 
 
 def _json(data: Any, status: int = 200) -> Response:
-    return Response(json.dumps(data, separators=(",", ":")), status_code=status,
-                    media_type="application/json")
+    return Response(
+        json.dumps(data, separators=(",", ":")), status_code=status, media_type="application/json"
+    )
 
 
 def _error(exc: ApiError) -> Response:
@@ -111,8 +112,9 @@ class TestbedAPI:
         parts = [p for p in request.url.path.split("/") if p]
         if parts[:1] == ["api"]:
             if len(parts) == 1:
-                return _json({"kind": "APIVersions", "versions": ["v1"],
-                              "serverAddressByClientCIDRs": []})
+                return _json(
+                    {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
+                )
             group, version, rest = "", parts[1], parts[2:]
         elif parts[:1] == ["apis"]:
             if len(parts) == 1:
@@ -134,8 +136,10 @@ class TestbedAPI:
             raise ApiError(404, "the server could not find the requested resource")
         handler = res.handler_for(group, version, plural)
         if handler.namespaced is False and ns is not None:
-            raise ApiError(404, f"the server could not find the requested resource "
-                                f"({plural} is not namespaced)")
+            raise ApiError(
+                404,
+                f"the server could not find the requested resource ({plural} is not namespaced)",
+            )
         if ns is not None and ns not in self.cluster.namespaces and request.method != "GET":
             raise ApiError(404, f'namespaces "{ns}" not found', "NotFound")
         method = request.method
@@ -174,8 +178,11 @@ class TestbedAPI:
 
     @staticmethod
     def _method(handler: res.Handler) -> ApiError:
-        return ApiError(405, f"the server does not allow this method on the requested resource "
-                             f"({handler.plural})", "MethodNotAllowed")
+        return ApiError(
+            405,
+            f"the server does not allow this method on the requested resource ({handler.plural})",
+            "MethodNotAllowed",
+        )
 
     def _allowed(self, handler: res.Handler, verb: str) -> None:
         if verb not in handler.verbs:
@@ -190,23 +197,54 @@ class TestbedAPI:
         for (g, plural), h in sorted(res.HANDLERS.items()):
             if g != group:
                 continue
-            resources.append({"name": plural, "singularName": "", "namespaced": h.namespaced,
-                              "kind": h.kind, "verbs": sorted(h.verbs),
-                              "shortNames": list(h.short_names)})
+            resources.append(
+                {
+                    "name": plural,
+                    "singularName": "",
+                    "namespaced": h.namespaced,
+                    "kind": h.kind,
+                    "verbs": sorted(h.verbs),
+                    "shortNames": list(h.short_names),
+                }
+            )
             if plural == "pods":
                 resources += [
-                    {"name": "pods/log", "singularName": "", "namespaced": True, "kind": "Pod",
-                     "verbs": ["get"]},
-                    {"name": "pods/eviction", "singularName": "", "namespaced": True,
-                     "group": "policy", "version": "v1", "kind": "Eviction", "verbs": ["create"]},
+                    {
+                        "name": "pods/log",
+                        "singularName": "",
+                        "namespaced": True,
+                        "kind": "Pod",
+                        "verbs": ["get"],
+                    },
+                    {
+                        "name": "pods/eviction",
+                        "singularName": "",
+                        "namespaced": True,
+                        "group": "policy",
+                        "version": "v1",
+                        "kind": "Eviction",
+                        "verbs": ["create"],
+                    },
                 ]
             if plural == "deployments":
-                resources.append({"name": "deployments/scale", "singularName": "",
-                                  "namespaced": True, "group": "autoscaling", "version": "v1",
-                                  "kind": "Scale", "verbs": ["get", "patch", "update"]})
+                resources.append(
+                    {
+                        "name": "deployments/scale",
+                        "singularName": "",
+                        "namespaced": True,
+                        "group": "autoscaling",
+                        "version": "v1",
+                        "kind": "Scale",
+                        "verbs": ["get", "patch", "update"],
+                    }
+                )
         gv = f"{group}/{version}" if group else version
-        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
-                "resources": resources}
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": gv,
+            "resources": resources,
+        }
 
     @staticmethod
     def _group(group: str) -> dict[str, Any]:
@@ -214,17 +252,26 @@ class TestbedAPI:
         if not group or version is None:
             raise ApiError(404, "the server could not find the requested resource")
         gv = {"groupVersion": f"{group}/{version}", "version": version}
-        return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": [gv],
-                "preferredVersion": gv}
+        return {
+            "kind": "APIGroup",
+            "apiVersion": "v1",
+            "name": group,
+            "versions": [gv],
+            "preferredVersion": gv,
+        }
 
     def _groups(self) -> dict[str, Any]:
-        return {"kind": "APIGroupList", "apiVersion": "v1",
-                "groups": [self._group(g) for g in res.API_VERSIONS if g]}
+        return {
+            "kind": "APIGroupList",
+            "apiVersion": "v1",
+            "groups": [self._group(g) for g in res.API_VERSIONS if g],
+        }
 
     # ------------------------------------------------------------------ subresources
 
-    async def _subresource(self, request: Request, handler: res.Handler, ns: str | None,
-                           name: str, sub: str) -> Response:
+    async def _subresource(
+        self, request: Request, handler: res.Handler, ns: str | None, name: str, sub: str
+    ) -> Response:
         cluster = self.cluster
         method = request.method
         if handler.plural == "deployments" and sub == "scale":
@@ -242,8 +289,9 @@ class TestbedAPI:
                 return self._evict(ns or "", name, body)
         raise ApiError(404, "the server could not find the requested resource")
 
-    def _scale(self, request: Request, ns: str | None, name: str, method: str,
-               body: Any) -> dict[str, Any]:
+    def _scale(
+        self, request: Request, ns: str | None, name: str, method: str, body: Any
+    ) -> dict[str, Any]:
         cluster = self.cluster
         dep = res.Deployments().get(cluster, ns, name)
         current = ser.scale_json(dep)
@@ -258,23 +306,28 @@ class TestbedAPI:
             try:
                 new = apply_patch(ctype, current, body)
             except Exception as exc:  # PatchError: malformed patch
-                raise invalid("Scale", name, getattr(exc, "field", None) or "patch", str(exc),
-                              "autoscaling") from None
+                raise invalid(
+                    "Scale", name, getattr(exc, "field", None) or "patch", str(exc), "autoscaling"
+                ) from None
         elif method == "PUT":
             if not isinstance(body, dict):
                 raise ApiError(400, "the body of the request must be an object")
             new = body
         else:
-            raise ApiError(405, "the server does not allow this method on deployments/scale",
-                           "MethodNotAllowed")
+            raise ApiError(
+                405,
+                "the server does not allow this method on deployments/scale",
+                "MethodNotAllowed",
+            )
         try:
             scale = val.validate(val.ScaleSpec, new.get("spec"), "spec")
         except val.Invalid as exc:
             raise invalid("Scale", name, exc.field, exc.message, "autoscaling") from None
         spec = dict(dep.spec)
         spec["replicas"] = scale.replicas
-        cluster.apply_deployment(ns or "", name, {"labels": dep.meta.labels,
-                                                  "annotations": dep.meta.annotations}, spec)
+        cluster.apply_deployment(
+            ns or "", name, {"labels": dep.meta.labels, "annotations": dep.meta.annotations}, spec
+        )
         return ser.scale_json(dep)
 
     def _evict(self, ns: str, name: str, body: Any) -> Response:
@@ -288,10 +341,16 @@ class TestbedAPI:
             cluster.evict_pod(pod)
         except EvictionBlocked as exc:
             pdb = cluster.pdbs[(ns, exc.budget)]
-            message = (f"The disruption budget {exc.budget} needs {pdb.status['desiredHealthy']} "
-                       f"healthy pods and has {pdb.status['currentHealthy']} currently")
-            raise ApiError(429, str(exc), "TooManyRequests", {
-                "causes": [{"reason": "DisruptionBudget", "message": message}]}) from None
+            message = (
+                f"The disruption budget {exc.budget} needs {pdb.status['desiredHealthy']} "
+                f"healthy pods and has {pdb.status['currentHealthy']} currently"
+            )
+            raise ApiError(
+                429,
+                str(exc),
+                "TooManyRequests",
+                {"causes": [{"reason": "DisruptionBudget", "message": message}]},
+            ) from None
         return _json(status_object(201, "", "", None) | {"status": "Success"}, 201)
 
     # ------------------------------------------------------------------ logs
@@ -308,14 +367,18 @@ class TestbedAPI:
             previous = q.get("previous") in ("true", "1")
             if previous:
                 if not pod.prev_logs and pod.restarts == 0:
-                    raise ApiError(400, f'previous terminated container "{container}" in pod '
-                                        f'"{name}" not found')
+                    raise ApiError(
+                        400,
+                        f'previous terminated container "{container}" in pod "{name}" not found',
+                    )
                 lines = list(pod.prev_logs)
             else:
                 if pod.container != "running" and not pod.logs:
                     reason = pod.waiting_reason or "ContainerCreating"
-                    raise ApiError(400, f'container "{container}" in pod "{name}" is waiting to '
-                                        f"start: {reason}")
+                    raise ApiError(
+                        400,
+                        f'container "{container}" in pod "{name}" is waiting to start: {reason}',
+                    )
                 lines = list(pod.logs)
         timestamps = q.get("timestamps") in ("true", "1")
         try:
@@ -384,16 +447,26 @@ class TestbedAPI:
                     raise ApiError(400, f"invalid resourceVersion {rv_param!r}") from None
                 floor = cluster.watch_floor.get(handler.resource, 0)
                 if handler.resource in cluster.watch_floor and start < floor:
-                    gone = status_object(410, f"too old resource version: {start} ({floor})",
-                                         "Expired")
+                    gone = status_object(
+                        410, f"too old resource version: {start} ({floor})", "Expired"
+                    )
                     return StreamingResponse(
                         _once(json.dumps({"type": "ERROR", "object": gone}) + "\n"),
-                        media_type="application/json")
-        return StreamingResponse(self._stream(handler, ns, match, start, initial, timeout),
-                                 media_type="application/json")
+                        media_type="application/json",
+                    )
+        return StreamingResponse(
+            self._stream(handler, ns, match, start, initial, timeout), media_type="application/json"
+        )
 
-    async def _stream(self, handler: res.Handler, ns: str | None, match: Any, start: int,
-                      initial: list[dict[str, Any]], timeout: float) -> AsyncIterator[bytes]:
+    async def _stream(
+        self,
+        handler: res.Handler,
+        ns: str | None,
+        match: Any,
+        start: int,
+        initial: list[dict[str, Any]],
+        timeout: float,
+    ) -> AsyncIterator[bytes]:
         cluster = self.cluster
         for event in initial:
             yield (json.dumps(event, separators=(",", ":")) + "\n").encode()
@@ -417,8 +490,9 @@ class TestbedAPI:
                     if handler.plural == "endpoints" or not match(obj):
                         continue
                     data = entry.snapshot or handler.json(cluster, obj)
-                    out.append(json.dumps({"type": entry.type, "object": data},
-                                          separators=(",", ":")))
+                    out.append(
+                        json.dumps({"type": entry.type, "object": data}, separators=(",", ":"))
+                    )
             if out:
                 yield ("\n".join(out) + "\n").encode()
             await asyncio.sleep(WATCH_POLL_S)
@@ -434,8 +508,10 @@ class TestbedAPI:
         header = request.headers.get("authorization", "")
         token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
         if not self.truth_token:
-            return _json(status_object(403, "the truth endpoint is disabled (no token set)",
-                                       "Forbidden"), 403)
+            return _json(
+                status_object(403, "the truth endpoint is disabled (no token set)", "Forbidden"),
+                403,
+            )
         if not token:
             return _json(status_object(401, "Unauthorized", "Unauthorized"), 401)
         if not hmac.compare_digest(token.encode(), self.truth_token.encode()):
@@ -444,9 +520,19 @@ class TestbedAPI:
             return _json(self.cluster.truth())
 
     async def version(self, request: Request) -> Response:
-        return _json({"major": "1", "minor": "30", "gitVersion": "v1.30.4-testbed",
-                      "gitCommit": "testbed", "gitTreeState": "clean", "buildDate": iso(0),
-                      "goVersion": "go1.22.5", "compiler": "gc", "platform": "linux/amd64"})
+        return _json(
+            {
+                "major": "1",
+                "minor": "30",
+                "gitVersion": "v1.30.4-testbed",
+                "gitCommit": "testbed",
+                "gitTreeState": "clean",
+                "buildDate": iso(0),
+                "goVersion": "go1.22.5",
+                "compiler": "gc",
+                "platform": "linux/amd64",
+            }
+        )
 
     async def health(self, request: Request) -> Response:
         return Response("ok", media_type="text/plain")
@@ -474,11 +560,14 @@ def create_app(cluster: Cluster, truth_token: str | None = None) -> Starlette:
     ]
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        return JSONResponse(status_object(404, "the server could not find the requested resource",
-                                          "NotFound"), status_code=404)
+        return JSONResponse(
+            status_object(404, "the server could not find the requested resource", "NotFound"),
+            status_code=404,
+        )
 
     async def method_not_allowed(request: Request, exc: Exception) -> Response:
-        return JSONResponse(status_object(405, "method not allowed", "MethodNotAllowed"),
-                            status_code=405)
+        return JSONResponse(
+            status_object(405, "method not allowed", "MethodNotAllowed"), status_code=405
+        )
 
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: method_not_allowed})

@@ -35,8 +35,30 @@ if TYPE_CHECKING:
     from .objects import Node, Pod, PodTemplate
 
 #: Istio's default buckets for istio_request_duration_milliseconds.
-BUCKETS_MS = np.array([0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
-                       60000, 300000, 600000, 1800000, 3600000], dtype=float)
+BUCKETS_MS = np.array(
+    [
+        0.5,
+        1,
+        5,
+        10,
+        25,
+        50,
+        100,
+        250,
+        500,
+        1000,
+        2500,
+        5000,
+        10000,
+        30000,
+        60000,
+        300000,
+        600000,
+        1800000,
+        3600000,
+    ],
+    dtype=float,
+)
 CODES = ("200", "500", "503", "504")
 INGRESS = "istio-ingressgateway"
 GATEWAY_TIMEOUT_S = 15.0
@@ -46,8 +68,21 @@ OVERLOAD_BACKLOG = 20.0  # admitted requests wait up to this many holding times 
 class PodArrays:
     """Per-pod simulation state in numpy arrays, indexed by a pod's slot."""
 
-    FLOAT = ("cpu_lim", "mem_lim", "cpu_total", "throttled", "periods", "mem_ws", "leak_rate",
-             "leak_acc", "stress", "oom_events", "pod_lam", "pod_lat", "pod_err")
+    FLOAT = (
+        "cpu_lim",
+        "mem_lim",
+        "cpu_total",
+        "throttled",
+        "periods",
+        "mem_ws",
+        "leak_rate",
+        "leak_acc",
+        "stress",
+        "oom_events",
+        "pod_lam",
+        "pod_lat",
+        "pod_err",
+    )
     BOOL = ("running", "serving", "refused", "used")
     INT = ("comp", "node")
 
@@ -188,9 +223,19 @@ class TrafficModel:
         self.edges: list[Edge] = []
         self.entries: list[tuple[int, int]] = []  # (edge, entry component) per app
         order: list[int] = []
-        params: dict[str, list[float]] = {k: [] for k in (
-            "service_s", "cpu_s", "idle", "mem_base", "mem_inflight", "workers", "timeout_s",
-            "base_err")}
+        params: dict[str, list[float]] = {
+            k: []
+            for k in (
+                "service_s",
+                "cpu_s",
+                "idle",
+                "mem_base",
+                "mem_inflight",
+                "workers",
+                "timeout_s",
+                "base_err",
+            )
+        }
         for app_i, inst in enumerate(cluster.apps):
             ns = inst.namespace
             for svc in inst.spec.services:
@@ -212,7 +257,8 @@ class TrafficModel:
                 for call in svc.calls:
                     dst = self.index[(ns, call.service)]
                     self.components[src].callees.append(
-                        (self._edge(src, dst, call.ratio, ns), dst, call.ratio))
+                        (self._edge(src, dst, call.ratio, ns), dst, call.ratio)
+                    )
             order += [self.index[(ns, name)] for name in inst.spec.topological_order()]
         self.order = order
         for key, values in params.items():
@@ -310,8 +356,9 @@ class TrafficModel:
         req_cpu = pod_lam * cpu_s
         demand = req_cpu + idle + stress
         capped = np.minimum(demand, lim_eff)
-        node_demand = np.bincount(nidx[alive], weights=capped[alive], minlength=len(node_cap))
-        node_demand = node_demand + A.node_extra
+        node_demand = (
+            np.bincount(nidx[alive], weights=capped[alive], minlength=len(node_cap)) + A.node_extra
+        )
         factor = np.minimum(1.0, node_cap / np.maximum(node_demand, 1e-9))
         f_pod = np.maximum(factor[nidx], 1e-3)
 
@@ -327,18 +374,26 @@ class TrafficModel:
         cpu_part = cpu_s / f_pod / (1.0 - rc)
         wait = hold * rw ** (np.sqrt(2.0 * (workers + 1.0)) - 1.0) / (workers * (1.0 - rw))
         overload = OVERLOAD_BACKLOG * hold * np.clip((rho - 0.95) / 1.05, 0.0, 1.0)
-        own = (np.maximum(service_s - cpu_s, 0.0) + cpu_part + wait + overload
-               + self.extra_latency_s[cidx])
+        own = (
+            np.maximum(service_s - cpu_s, 0.0)
+            + cpu_part
+            + wait
+            + overload
+            + self.extra_latency_s[cidx]
+        )
         base_err = self.base_err[cidx]
         app_err = 1.0 - (1.0 - base_err) * (1.0 - self.extra_error[cidx])
 
         weight = np.bincount(cidx, weights=pod_lam, minlength=C)
         safe = np.maximum(weight, 1e-12)
-        own_lat = np.where(weight > 0, np.bincount(cidx, weights=pod_lam * own, minlength=C) / safe,
-                           self.service_s + self.extra_latency_s)
-        rejected = np.where(weight > 0,
-                            np.bincount(cidx, weights=pod_lam * (1 - admit), minlength=C) / safe,
-                            0.0)
+        own_lat = np.where(
+            weight > 0,
+            np.bincount(cidx, weights=pod_lam * own, minlength=C) / safe,
+            self.service_s + self.extra_latency_s,
+        )
+        rejected = np.where(
+            weight > 0, np.bincount(cidx, weights=pod_lam * (1 - admit), minlength=C) / safe, 0.0
+        )
         app_c = 1.0 - (1.0 - self.base_err) * (1.0 - self.extra_error)
         fail503 = refused_frac + (1.0 - refused_frac) * rejected
         fail503 = np.where(n_acc > 0, fail503, 1.0)
@@ -365,8 +420,9 @@ class TrafficModel:
             success[c] = ok
             down[c] = lat - own_lat[c]
         for (e, entry), _ in zip(self.entries, cl.apps, strict=True):
-            self._call(e, entry, GATEWAY_TIMEOUT_S, latency, success, error503, edge_fail,
-                       edge_mean)
+            self._call(
+                e, entry, GATEWAY_TIMEOUT_S, latency, success, error503, edge_fail, edge_mean
+            )
             edge_rate[e] = lam[entry]
 
         # counters and histograms
@@ -375,8 +431,9 @@ class TrafficModel:
         means_ms = np.maximum(edge_mean * 1000.0, 1e-3)
         m0 = 0.4 * means_ms
         spread = 0.6 * means_ms
-        cdf = 1.0 - np.exp(-np.maximum(BUCKETS_MS[None, None, :] - m0[:, :, None], 0.0)
-                           / spread[:, :, None])
+        cdf = 1.0 - np.exp(
+            -np.maximum(BUCKETS_MS[None, None, :] - m0[:, :, None], 0.0) / spread[:, :, None]
+        )
         cdf[:, 3, :] = BUCKETS_MS[None, :] >= means_ms[:, 3:4]  # timeouts end at the timeout
         self.hist += counts[:, :, None] * cdf
         self.hist_sum += counts * means_ms
@@ -395,8 +452,11 @@ class TrafficModel:
         node_used = np.bincount(nidx[alive], weights=used[alive], minlength=len(node_cap))
         A.node_cpu_total += (node_used + A.node_extra * factor) * dt * A.node_up
         inflight = pod_lam * admit * (own + self.down_latency[cidx])
-        mem = (np.where(has, self.mem_base[cidx], 32 * 2**20)
-               + inflight * np.where(has, self.mem_inflight[cidx], 0.0) + A.leak_acc[:n])
+        mem = (
+            np.where(has, self.mem_base[cidx], 32 * 2**20)
+            + inflight * np.where(has, self.mem_inflight[cidx], 0.0)
+            + A.leak_acc[:n]
+        )
         if cl.noise > 0 and n:
             mem *= np.clip(1.0 + 0.005 * rng.standard_normal(n), 0.9, 1.1)
         A.mem_ws[:n] = np.where(running, mem, 0.0)
@@ -417,8 +477,15 @@ class TrafficModel:
         self.edge_fail = edge_fail
 
     def _call(
-        self, e: int, d: int, timeout: float, latency: np.ndarray, success: np.ndarray,
-        error503: np.ndarray, edge_fail: np.ndarray, edge_mean: np.ndarray,
+        self,
+        e: int,
+        d: int,
+        timeout: float,
+        latency: np.ndarray,
+        success: np.ndarray,
+        error503: np.ndarray,
+        edge_fail: np.ndarray,
+        edge_mean: np.ndarray,
     ) -> float:
         """Outcome shares (200, 500, 503, 504) of calls on edge ``e``; returns mean latency."""
         dl = latency[d] + self.edge_delay_s[e]
@@ -443,12 +510,12 @@ class TrafficModel:
         tmpl = pod.template
         port = next(iter(tmpl.port_numbers().values()), 8080)
         if c < 0:
-            return podlogs.startup_lines("service", tmpl.containers[0].name, tmpl.image, port, [],
-                                         self.cluster.now)
+            return podlogs.startup_lines(
+                "service", tmpl.containers[0].name, tmpl.image, port, [], self.cluster.now
+            )
         comp = self.components[c]
         deps = [self.components[d].name for _, d, _ in comp.callees]
-        return podlogs.startup_lines(comp.kind, comp.name, tmpl.image, port, deps,
-                                     self.cluster.now)
+        return podlogs.startup_lines(comp.kind, comp.name, tmpl.image, port, deps, self.cluster.now)
 
     def write_logs(self) -> None:
         cl = self.cluster
@@ -456,7 +523,7 @@ class TrafficModel:
         n = A.n
         now = cl.now
         dt = cl.tick
-        period = max(1, int(round(60.0 / dt)))
+        period = max(1, round(60.0 / dt))
         running = A.running[:n]
         due = np.flatnonzero(running & ((np.arange(n) + cl.ticks) % period == 0))
         for slot in due.tolist():
@@ -464,9 +531,17 @@ class TrafficModel:
             c = int(A.comp[slot])
             if pod is None or c < 0:
                 continue
-            pod.logs.append((now, podlogs.periodic_line(self.components[c].kind, now,
-                                                        float(A.pod_lam[slot]),
-                                                        float(A.pod_lat[slot]) * 1000)))
+            pod.logs.append(
+                (
+                    now,
+                    podlogs.periodic_line(
+                        self.components[c].kind,
+                        now,
+                        float(A.pod_lam[slot]),
+                        float(A.pod_lat[slot]) * 1000,
+                    ),
+                )
+            )
         noisy = np.flatnonzero((self.error > 0.01) | (self.error503 > 0.01))
         for c in noisy.tolist():
             self._error_logs(c, now, dt)
@@ -492,11 +567,23 @@ class TrafficModel:
             own_rejects = A.pod_err[slot] * A.pod_lam[slot] * dt
             if own_rejects >= 0.5:
                 for _ in range(min(3, int(own_rejects + 0.5))):
-                    pod.logs.append((now, podlogs.error_line(comp.kind, now, None, 503,
-                                                             float(A.pod_lat[slot]) * 1000)))
+                    pod.logs.append(
+                        (
+                            now,
+                            podlogs.error_line(
+                                comp.kind, now, None, 503, float(A.pod_lat[slot]) * 1000
+                            ),
+                        )
+                    )
             calls = rate * A.pod_lam[slot] * dt
             if dep_name is not None and calls >= 0.5:
                 latency = float(self.latency[dep]) * 1000
                 for _ in range(min(3, int(calls + 0.5))):
-                    pod.logs.append((now, podlogs.error_line(comp.kind, now, dep_name,
-                                                             int(CODES[code_i]), latency)))
+                    pod.logs.append(
+                        (
+                            now,
+                            podlogs.error_line(
+                                comp.kind, now, dep_name, int(CODES[code_i]), latency
+                            ),
+                        )
+                    )

@@ -30,9 +30,14 @@ if TYPE_CHECKING:
 
 CHAOS_GROUP = "chaos-mesh.org"
 CHAOS_KINDS = {
-    "podchaos": "PodChaos", "networkchaos": "NetworkChaos", "stresschaos": "StressChaos",
-    "iochaos": "IOChaos", "timechaos": "TimeChaos", "httpchaos": "HTTPChaos",
-    "dnschaos": "DNSChaos", "kernelchaos": "KernelChaos",
+    "podchaos": "PodChaos",
+    "networkchaos": "NetworkChaos",
+    "stresschaos": "StressChaos",
+    "iochaos": "IOChaos",
+    "timechaos": "TimeChaos",
+    "httpchaos": "HTTPChaos",
+    "dnschaos": "DNSChaos",
+    "kernelchaos": "KernelChaos",
 }
 
 
@@ -67,7 +72,7 @@ class Handler:
         return str(obj.meta.name)
 
     def namespace(self, obj: Any) -> str | None:
-        return obj.meta.namespace  # type: ignore[no-any-return]
+        return obj.meta.namespace
 
     def json(self, cluster: Cluster, obj: Any) -> dict[str, Any]:
         return ser.serialize(cluster, self.resource, obj)
@@ -83,16 +88,25 @@ class Handler:
         return out
 
     def update(self, cluster: Cluster, obj: Any, new: dict[str, Any]) -> None:
-        raise ApiError(405, f"the server does not allow this method on the requested resource "
-                            f"({self.plural})", "MethodNotAllowed")
+        raise ApiError(
+            405,
+            f"the server does not allow this method on the requested resource ({self.plural})",
+            "MethodNotAllowed",
+        )
 
     def create(self, cluster: Cluster, ns: str | None, body: dict[str, Any]) -> Any:
-        raise ApiError(405, f"the server does not allow this method on the requested resource "
-                            f"({self.plural})", "MethodNotAllowed")
+        raise ApiError(
+            405,
+            f"the server does not allow this method on the requested resource ({self.plural})",
+            "MethodNotAllowed",
+        )
 
     def delete(self, cluster: Cluster, obj: Any, grace: float | None) -> dict[str, Any]:
-        raise ApiError(405, f"the server does not allow this method on the requested resource "
-                            f"({self.plural})", "MethodNotAllowed")
+        raise ApiError(
+            405,
+            f"the server does not allow this method on the requested resource ({self.plural})",
+            "MethodNotAllowed",
+        )
 
     def fresh(self, cluster: Cluster, obj: Any) -> Any:
         """The object again after a change (custom objects are replaced, not mutated)."""
@@ -110,13 +124,15 @@ def _meta_parts(new: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     if not isinstance(annotations, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
     ):
-        raise ApiError(422, "metadata.annotations: Invalid value: annotations must be strings",
-                       "Invalid")
+        raise ApiError(
+            422, "metadata.annotations: Invalid value: annotations must be strings", "Invalid"
+        )
     return dict(labels), dict(annotations)
 
 
-def _validate(kind: str, name: str, group: str, model: type[Any], data: Any,
-              prefix: str = "spec") -> Any:
+def _validate(
+    kind: str, name: str, group: str, model: type[Any], data: Any, prefix: str = "spec"
+) -> Any:
     try:
         return val.validate(model, data, prefix)
     except val.Invalid as exc:
@@ -186,10 +202,14 @@ class Pods(Handler):
     def update(self, cluster: Cluster, obj: Pod, new: dict[str, Any]) -> None:
         current = ser.pod_json(cluster, obj)
         if new.get("spec") != current["spec"]:
-            raise invalid("Pod", obj.name, "spec",
-                          "Forbidden: pod updates may not change fields other than "
-                          "`spec.containers[*].image`, `spec.activeDeadlineSeconds` or "
-                          "`spec.tolerations` (only additions to existing tolerations)")
+            raise invalid(
+                "Pod",
+                obj.name,
+                "spec",
+                "Forbidden: pod updates may not change fields other than "
+                "`spec.containers[*].image`, `spec.activeDeadlineSeconds` or "
+                "`spec.tolerations` (only additions to existing tolerations)",
+            )
         labels, annotations = _meta_parts(new)
         cluster.set_pod_metadata(obj, labels, annotations)
 
@@ -219,19 +239,23 @@ class Services(Handler):
         assert isinstance(spec, dict)
         spec.pop("clusterIP", None)
         spec.pop("clusterIPs", None)
-        cluster.apply_service(obj.meta.namespace or "", obj.name,
-                              {"labels": labels, "annotations": annotations}, spec)
+        cluster.apply_service(
+            obj.meta.namespace or "", obj.name, {"labels": labels, "annotations": annotations}, spec
+        )
 
     def create(self, cluster: Cluster, ns: str | None, body: dict[str, Any]) -> Any:
-        name = _new_name(body, self)
+        name = _new_name(body, self, cluster)
         if (ns or "", name) in cluster.services:
             raise _exists(self, name)
         labels, annotations = _meta_parts(body)
         spec = body.get("spec")
         _validate("Service", name, "", val.ServiceSpec, spec)
-        return cluster.apply_service(ns or "default", name,
-                                     {"labels": labels, "annotations": annotations},
-                                     copy.deepcopy(spec) or {})
+        return cluster.apply_service(
+            ns or "default",
+            name,
+            {"labels": labels, "annotations": annotations},
+            copy.deepcopy(spec or {}),
+        )
 
     def delete(self, cluster: Cluster, obj: Service, grace: float | None) -> dict[str, Any]:
         cluster.delete_service(obj)
@@ -301,20 +325,26 @@ class Deployments(Handler):
         labels, annotations = _meta_parts(new)
         spec = self._spec(obj.name, new.get("spec"))
         if spec.get("selector") != obj.spec.get("selector"):
-            raise invalid("Deployment", obj.name, "spec.selector",
-                          f"Invalid value: {json.dumps(spec.get('selector'))}: field is immutable",
-                          self.group)
-        cluster.apply_deployment(obj.meta.namespace or "", obj.name,
-                                 {"labels": labels, "annotations": annotations}, spec)
+            raise invalid(
+                "Deployment",
+                obj.name,
+                "spec.selector",
+                f"Invalid value: {json.dumps(spec.get('selector'))}: field is immutable",
+                self.group,
+            )
+        cluster.apply_deployment(
+            obj.meta.namespace or "", obj.name, {"labels": labels, "annotations": annotations}, spec
+        )
 
     def create(self, cluster: Cluster, ns: str | None, body: dict[str, Any]) -> Any:
-        name = _new_name(body, self)
+        name = _new_name(body, self, cluster)
         if (ns or "", name) in cluster.deployments:
             raise _exists(self, name)
         labels, annotations = _meta_parts(body)
         spec = self._spec(name, body.get("spec"))
-        return cluster.apply_deployment(ns or "default", name,
-                                        {"labels": labels, "annotations": annotations}, spec)
+        return cluster.apply_deployment(
+            ns or "default", name, {"labels": labels, "annotations": annotations}, spec
+        )
 
     def delete(self, cluster: Cluster, obj: Deployment, grace: float | None) -> dict[str, Any]:
         out = ser.deployment_json(cluster, obj)
@@ -357,22 +387,30 @@ class PodDisruptionBudgets(Handler):
         labels, annotations = _meta_parts(new)
         spec = new.get("spec")
         _validate(self.kind, obj.meta.name, self.group, val.PodDisruptionBudgetSpec, spec)
-        cluster.apply_pdb(obj.meta.namespace or "", obj.meta.name,
-                          {"labels": labels, "annotations": annotations}, copy.deepcopy(spec))
+        cluster.apply_pdb(
+            obj.meta.namespace or "",
+            obj.meta.name,
+            {"labels": labels, "annotations": annotations},
+            copy.deepcopy(spec or {}),
+        )
 
     def create(self, cluster: Cluster, ns: str | None, body: dict[str, Any]) -> Any:
-        name = _new_name(body, self)
+        name = _new_name(body, self, cluster)
         if (ns or "", name) in cluster.pdbs:
             raise _exists(self, name)
         labels, annotations = _meta_parts(body)
         spec = body.get("spec")
         _validate(self.kind, name, self.group, val.PodDisruptionBudgetSpec, spec)
-        return cluster.apply_pdb(ns or "default", name,
-                                 {"labels": labels, "annotations": annotations},
-                                 copy.deepcopy(spec) or {})
+        return cluster.apply_pdb(
+            ns or "default",
+            name,
+            {"labels": labels, "annotations": annotations},
+            copy.deepcopy(spec or {}),
+        )
 
-    def delete(self, cluster: Cluster, obj: PodDisruptionBudget,
-               grace: float | None) -> dict[str, Any]:
+    def delete(
+        self, cluster: Cluster, obj: PodDisruptionBudget, grace: float | None
+    ) -> dict[str, Any]:
         out = ser.pdb_json(cluster, obj)
         cluster.delete_pdb(obj)
         return out
@@ -421,23 +459,28 @@ class ChaosObjects(Handler):
         return str(obj.obj["metadata"]["name"])
 
     def namespace(self, obj: Any) -> str | None:
-        return obj.obj["metadata"].get("namespace")  # type: ignore[no-any-return]
+        return obj.obj["metadata"].get("namespace")
 
     def labels(self, obj: Any) -> dict[str, str]:
         return dict(obj.obj["metadata"].get("labels") or {})
 
     def json(self, cluster: Cluster, obj: Any) -> dict[str, Any]:
-        return copy.deepcopy(obj.obj)  # type: ignore[no-any-return]
+        return copy.deepcopy(obj.obj)
 
     def _check(self, body: dict[str, Any], name: str) -> None:
         if body.get("kind", self.kind) != self.kind:
-            raise invalid(self.kind, name, "kind", f"Invalid value: {body.get('kind')!r}: "
-                          f"must be {self.kind}", CHAOS_GROUP)
+            raise invalid(
+                self.kind,
+                name,
+                "kind",
+                f"Invalid value: {body.get('kind')!r}: must be {self.kind}",
+                CHAOS_GROUP,
+            )
         if not isinstance(body.get("spec"), dict):
             raise invalid(self.kind, name, "spec", "Required value", CHAOS_GROUP)
 
     def create(self, cluster: Cluster, ns: str | None, body: dict[str, Any]) -> Any:
-        name = _new_name(body, self)
+        name = _new_name(body, self, cluster)
         store = cluster.custom_store(CHAOS_GROUP, self.chaos_plural)
         if (ns or "", name) in store:
             raise _exists(self, name)
@@ -446,8 +489,13 @@ class ChaosObjects(Handler):
         obj["apiVersion"] = f"{CHAOS_GROUP}/v1alpha1"
         obj["kind"] = self.kind
         meta = obj.setdefault("metadata", {})
-        meta.update(name=name, namespace=ns or "default", uid=cluster.new_uid(),
-                    creationTimestamp=iso(cluster.now), generation=1)
+        meta.update(
+            name=name,
+            namespace=ns or "default",
+            uid=cluster.new_uid(),
+            creationTimestamp=iso(cluster.now),
+            generation=1,
+        )
         cluster.put_custom(CHAOS_GROUP, self.chaos_plural, obj, created=True)
         return self.get(cluster, ns, name)
 
@@ -461,19 +509,30 @@ class ChaosObjects(Handler):
         for key in ("name", "namespace", "uid", "creationTimestamp"):
             meta[key] = old_meta.get(key)
         meta["generation"] = old_meta.get("generation", 1) + (
-            1 if stored.get("spec") != obj.obj.get("spec") else 0)
+            1 if stored.get("spec") != obj.obj.get("spec") else 0
+        )
         cluster.put_custom(CHAOS_GROUP, self.chaos_plural, stored, created=False)
 
     def delete(self, cluster: Cluster, obj: Any, grace: float | None) -> dict[str, Any]:
         meta = obj.obj["metadata"]
-        return cluster.delete_custom(CHAOS_GROUP, self.chaos_plural, meta.get("namespace", ""),
-                                     meta["name"])
+        return cluster.delete_custom(
+            CHAOS_GROUP, self.chaos_plural, meta.get("namespace", ""), meta["name"]
+        )
 
 
 HANDLERS: dict[tuple[str, str], Handler] = {
     (h.group, h.plural): h
-    for h in (Namespaces(), Nodes(), Pods(), Services(), Endpoints(), Events(), Deployments(),
-              ReplicaSets(), PodDisruptionBudgets())
+    for h in (
+        Namespaces(),
+        Nodes(),
+        Pods(),
+        Services(),
+        Endpoints(),
+        Events(),
+        Deployments(),
+        ReplicaSets(),
+        PodDisruptionBudgets(),
+    )
 }
 for _plural in CHAOS_KINDS:
     HANDLERS[(CHAOS_GROUP, _plural)] = ChaosObjects(_plural)
@@ -484,18 +543,22 @@ API_VERSIONS = {"": "v1", "apps": "v1", "policy": "v1", CHAOS_GROUP: "v1alpha1"}
 def handler_for(group: str, version: str, plural: str) -> Handler:
     handler = HANDLERS.get((group, plural))
     if handler is None or API_VERSIONS.get(group) != version:
-        raise ApiError(404, "the server could not find the requested resource", "NotFound",
-                       {"group": group, "kind": plural})
+        raise ApiError(
+            404,
+            "the server could not find the requested resource",
+            "NotFound",
+            {"group": group, "kind": plural},
+        )
     return handler
 
 
-def _new_name(body: dict[str, Any], handler: Handler) -> str:
+def _new_name(body: dict[str, Any], handler: Handler, cluster: Cluster) -> str:
     meta = body.get("metadata")
     if not isinstance(meta, dict):
         raise ApiError(422, f"{handler.kind} is invalid: metadata.name: Required value", "Invalid")
     name = meta.get("name")
     if not name and meta.get("generateName"):
-        name = f"{meta['generateName']}{base64.b32encode(json.dumps(body).encode())[:5].decode().lower()}"
+        name = f"{meta['generateName']}{cluster.random_suffix()}"
     if not isinstance(name, str) or not val.NAME_RE.match(name) or len(name) > 253:
         raise ApiError(
             422,
@@ -509,8 +572,12 @@ def _new_name(body: dict[str, Any], handler: Handler) -> str:
 
 def _exists(handler: Handler, name: str) -> ApiError:
     qualified = f"{handler.plural}.{handler.group}" if handler.group else handler.plural
-    return ApiError(409, f'{qualified} "{name}" already exists', "AlreadyExists",
-                    {"name": name, "group": handler.group, "kind": handler.plural})
+    return ApiError(
+        409,
+        f'{qualified} "{name}" already exists',
+        "AlreadyExists",
+        {"name": name, "group": handler.group, "kind": handler.plural},
+    )
 
 
 # ---------------------------------------------------------------------- verbs
@@ -540,8 +607,9 @@ def matcher(handler: Handler, query: Query) -> Any:
     return match
 
 
-def list_objects(cluster: Cluster, handler: Handler, ns: str | None,
-                 query: Query) -> dict[str, Any]:
+def list_objects(
+    cluster: Cluster, handler: Handler, ns: str | None, query: Query
+) -> dict[str, Any]:
     match = matcher(handler, query)
     items = [obj for obj in handler.items(cluster, ns) if match(obj)]
     start = 0
@@ -580,12 +648,18 @@ def _precondition(handler: Handler, cluster: Cluster, obj: Any, body: Any) -> No
 def _check_identity(handler: Handler, obj: Any, new: dict[str, Any]) -> None:
     meta = new.get("metadata") or {}
     if meta.get("name", handler.name(obj)) != handler.name(obj):
-        raise invalid(handler.kind, handler.name(obj), "metadata.name",
-                      "Invalid value: field is immutable", handler.group)
+        raise invalid(
+            handler.kind,
+            handler.name(obj),
+            "metadata.name",
+            "Invalid value: field is immutable",
+            handler.group,
+        )
 
 
-def patch_object(cluster: Cluster, handler: Handler, ns: str | None, name: str,
-                 content_type: str, body: Any) -> dict[str, Any]:
+def patch_object(
+    cluster: Cluster, handler: Handler, ns: str | None, name: str, content_type: str, body: Any
+) -> dict[str, Any]:
     if "patch" not in handler.verbs:
         handler.update(cluster, None, {})  # raises 405
     obj = handler.get(cluster, ns, name)
@@ -603,8 +677,9 @@ def patch_object(cluster: Cluster, handler: Handler, ns: str | None, name: str,
     return handler.json(cluster, handler.fresh(cluster, obj))
 
 
-def replace_object(cluster: Cluster, handler: Handler, ns: str | None, name: str,
-                   body: Any) -> dict[str, Any]:
+def replace_object(
+    cluster: Cluster, handler: Handler, ns: str | None, name: str, body: Any
+) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "the body of the request must be an object", "BadRequest")
     obj = handler.get(cluster, ns, name)
@@ -614,21 +689,29 @@ def replace_object(cluster: Cluster, handler: Handler, ns: str | None, name: str
     return handler.json(cluster, handler.fresh(cluster, obj))
 
 
-def create_object(cluster: Cluster, handler: Handler, ns: str | None,
-                  body: Any) -> dict[str, Any]:
+def create_object(cluster: Cluster, handler: Handler, ns: str | None, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "the body of the request must be an object", "BadRequest")
     if ns is not None and (body.get("metadata") or {}).get("namespace", ns) != ns:
-        raise ApiError(400, "the namespace of the provided object does not match the namespace "
-                            "sent on the request", "BadRequest")
+        raise ApiError(
+            400,
+            "the namespace of the provided object does not match the namespace sent on the request",
+            "BadRequest",
+        )
     if ns is not None and ns not in cluster.namespaces:
         raise not_found("namespaces", ns)
     obj = handler.create(cluster, ns, body)
     return handler.json(cluster, obj)
 
 
-def delete_object(cluster: Cluster, handler: Handler, ns: str | None, name: str,
-                  grace: float | None, body: Any = None) -> dict[str, Any]:
+def delete_object(
+    cluster: Cluster,
+    handler: Handler,
+    ns: str | None,
+    name: str,
+    grace: float | None,
+    body: Any = None,
+) -> dict[str, Any]:
     obj = handler.get(cluster, ns, name)
     if isinstance(body, dict):
         precond = body.get("preconditions") or {}

@@ -59,8 +59,12 @@ def status_object(
 
 def not_found(resource: str, name: str, group: str = "") -> ApiError:
     qualified = f"{resource}.{group}" if group else resource
-    return ApiError(404, f'{qualified} "{name}" not found', "NotFound",
-                    {"name": name, "group": group, "kind": resource})
+    return ApiError(
+        404,
+        f'{qualified} "{name}" not found',
+        "NotFound",
+        {"name": name, "group": group, "kind": resource},
+    )
 
 
 def conflict(resource: str, name: str, group: str = "") -> ApiError:
@@ -80,6 +84,10 @@ def invalid(kind: str, name: str, field: str, message: str, group: str = "") -> 
         422,
         f'{qualified} "{name}" is invalid: {field}: {message}',
         "Invalid",
-        {"name": name, "group": group, "kind": kind,
-         "causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}]},
+        {
+            "name": name,
+            "group": group,
+            "kind": kind,
+            "causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}],
+        },
     )
