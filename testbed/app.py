@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import AppSpecError, QuantityError
 from .k8s.quantity import parse_cpu, parse_memory
+from .load import load_profile_from_mapping
+from .timing import Timing
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DEFAULT_APP = "hotel-reservation"
@@ -128,6 +130,24 @@ class NodePool(_Model):
 
     _name = field_validator("name")(_check_name)
 
+    @field_validator("cpu")
+    @classmethod
+    def _cpu(cls, v: str) -> str:
+        try:
+            parse_cpu(v)
+        except QuantityError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, v: str) -> str:
+        try:
+            parse_memory(v)
+        except QuantityError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
     @field_validator("zones")
     @classmethod
     def _zones(cls, v: tuple[str, ...]) -> tuple[str, ...]:
@@ -152,6 +172,22 @@ class AppSpec(_Model):
     timing: dict[str, float] = Field(default_factory=dict)
 
     _ns = field_validator("namespace")(_check_name)
+
+    @field_validator("load")
+    @classmethod
+    def _load(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is not None:
+            load_profile_from_mapping(v)  # LoadSpecError is a ValueError
+        return v
+
+    @field_validator("timing")
+    @classmethod
+    def _timing(cls, v: dict[str, float]) -> dict[str, float]:
+        try:
+            Timing().with_overrides(v)
+        except AppSpecError as exc:
+            raise ValueError(str(exc)) from None
+        return v
 
     @model_validator(mode="after")
     def _graph(self) -> AppSpec:
@@ -229,13 +265,26 @@ def find_cycle(graph: Mapping[str, list[str]]) -> list[str] | None:
     return None
 
 
-def _format_error(exc: ValidationError, source: str) -> str:
+def _format_error(exc: ValidationError, source: str, data: Mapping[str, Any]) -> str:
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
+        loc = ".".join(_loc_part(err["loc"], i, data) for i in range(len(err["loc"])))
+        loc = loc.replace(".[", "[")
         msg = err["msg"].removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}" if loc else msg)
     return f"invalid application file {source}: " + "; ".join(parts)
+
+
+def _loc_part(loc: tuple[int | str, ...], i: int, data: Mapping[str, Any]) -> str:
+    """One part of an error location; a service's index becomes its name (``services[geo]``)."""
+    part = loc[i]
+    if i == 1 and loc[0] == "services" and isinstance(part, int):
+        services = data.get("services")
+        if isinstance(services, list) and part < len(services):
+            svc = services[part]
+            if isinstance(svc, Mapping) and isinstance(svc.get("name"), str):
+                return f"[{svc['name']}]"
+    return str(part)
 
 
 def parse_app(data: Any, source: str = "<data>") -> AppSpec:
@@ -245,7 +294,7 @@ def parse_app(data: Any, source: str = "<data>") -> AppSpec:
     try:
         return AppSpec.model_validate(data)
     except ValidationError as exc:
-        raise AppSpecError(_format_error(exc, source)) from None
+        raise AppSpecError(_format_error(exc, source, data)) from None
 
 
 def builtin_apps() -> list[str]:

@@ -448,11 +448,16 @@ class Cluster:
     def fail_node(self, name: str) -> None:
         """Stop the node's kubelet (it stops posting status), as a crashed node does."""
         node = self.nodes[name]
+        if node.kubelet_up:
+            node.heartbeat = self.now  # its last status post; the grace period counts from here
         node.kubelet_up = False
         self.arrays.set_node_up(node.index, False)
 
     def recover_node(self, name: str) -> None:
+        """Start the node's kubelet again (a no-op while it runs)."""
         node = self.nodes[name]
+        if node.kubelet_up:
+            return
         node.kubelet_up = True
         node.heartbeat = self.now
         self.arrays.set_node_up(node.index, True)

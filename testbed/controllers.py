@@ -185,8 +185,21 @@ def sync_deployment(cluster: Cluster, dep: Deployment) -> None:
             _recreate(cluster, dep, new, olds)
         else:
             _rolling(cluster, dep, new, olds)
+    elif paused:
+        _scale_paused(cluster, dep, rss)
     _cleanup_history(cluster, dep, new)
     _deployment_status(cluster, dep, new)
+
+
+def _scale_paused(cluster: Cluster, dep: Deployment, rss: list[ReplicaSet]) -> None:
+    """A paused deployment does not roll out but still scales (``kubectl scale`` works).
+
+    Kubernetes spreads a scale of a paused mid-rollout deployment over its replica sets in
+    proportion; here only the common case of a single scaled replica set is followed.
+    """
+    targets = [rs for rs in rss if rs.replicas > 0] or rss[-1:]
+    if len(targets) == 1:
+        scale_replicaset(cluster, dep, targets[0], dep.replicas)
 
 
 def _surge_unavailable(dep: Deployment) -> tuple[int, int]:
@@ -291,7 +304,13 @@ def _deployment_status(cluster: Cluster, dep: Deployment, new: ReplicaSet | None
         dep.last_progress = cluster.now
     complete = updated == desired and available == desired and len(pods) == desired
     rs_name = new.name if new is not None else ""
-    if complete:
+    current = dep.conditions.get("Progressing") or {}
+    timed_out = current.get("reason") == "ProgressDeadlineExceeded"
+    if dep.spec.get("paused") and not timed_out:
+        # no progress deadline while paused: it counts again from the resume
+        dep.last_progress = cluster.now
+        progressing = ("Unknown", "DeploymentPaused", "Deployment is paused")
+    elif complete:
         progressing = (
             "True",
             "NewReplicaSetAvailable",
@@ -356,7 +375,7 @@ def update_endpoints(cluster: Cluster) -> None:
     cluster.dirty_namespaces = set()
     arrays = cluster.arrays
     traffic = cluster.traffic
-    for ns in dirty:
+    for ns in sorted(dirty):  # a set of names: its order differs from process to process
         pods = list(cluster.pods_by_ns.get(ns, {}).values())
         for pod in pods:
             arrays.serving[pod.slot] = False
@@ -532,10 +551,23 @@ def _evict_after_toleration(cluster: Cluster, node: Node) -> None:
 
 
 def node_recovered(cluster: Cluster, node: Node) -> None:
+    """The node's kubelet reports again: clear NotReady and resume what its pods were doing.
+
+    The kubelet's timers that fell due while it was silent were dropped, so even after an outage
+    shorter than the grace period a pod that was starting, restarting or terminating resumes.
+    """
     from . import kubelet
 
-    if node.ready == "True":
-        return
+    if node.ready != "True":
+        _mark_ready(cluster, node)
+        resume = list(node.pods)
+    else:
+        resume = [p for p in node.pods if p.deleting or not (p.container == "running" and p.ready)]
+    for pod in sorted(resume, key=lambda p: (p.namespace, p.name)):
+        kubelet.node_back(cluster, pod)
+
+
+def _mark_ready(cluster: Cluster, node: Node) -> None:
     node.ready = "True"
     node.ready_reason = "KubeletReady"
     node.ready_message = "kubelet is posting ready status"
@@ -556,5 +588,3 @@ def node_recovered(cluster: Cluster, node: Node) -> None:
         "kubelet",
         node.name,
     )
-    for pod in sorted(node.pods, key=lambda p: (p.namespace, p.name)):
-        kubelet.node_back(cluster, pod)

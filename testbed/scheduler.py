@@ -69,7 +69,9 @@ class Scheduler:
             self.cap_cpu = np.array([n.cpu for n in nodes], dtype=float)
             self.cap_mem = np.array([n.memory for n in nodes], dtype=float)
             self.max_pods = np.array([n.max_pods for n in nodes], dtype=float)
-            self.req_cpu = np.array([sum(p.template.cpu_request for p in n.pods) for n in nodes])
+            self.req_cpu = np.array(
+                [sum(p.template.cpu_request for p in n.pods) for n in nodes], dtype=float
+            )
             self.req_mem = np.array(
                 [float(sum(p.template.memory_request for p in n.pods)) for n in nodes]
             )
@@ -138,7 +140,8 @@ class Scheduler:
         per_value: Counter[str] = Counter()
         for ns in term.get("namespaces") or [pod.namespace]:
             for other in self.cluster.pods_by_ns.get(ns, {}).values():
-                if other is pod or other.node is None or other.deleting:
+                # terminating pods still count, as in kube-scheduler: they hold their node
+                if other is pod or other.node is None:
                     continue
                 if selector.matches(other.meta.labels):
                     value = other.node.meta.labels.get(key)
@@ -252,7 +255,8 @@ class Scheduler:
                 elif not short and aff_fail[i]:
                     counts["node(s) didn't match pod affinity rules"] += 1
         total = len(static)
-        detail = ", ".join(f"{n} {r}" for r, n in sorted(counts.items()))
+        # kube-scheduler sorts the "<count> <reason>" strings themselves
+        detail = ", ".join(sorted(f"{n} {r}" for r, n in counts.items()))
         message = (
             f"0/{total} nodes are available: {detail}. preemption: 0/{total} nodes are "
             f"available: {total} Preemption is not helpful for scheduling."

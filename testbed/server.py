@@ -23,13 +23,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from . import metrics
+from . import controllers, metrics
 from .clock import iso
 from .cluster import EvictionBlocked
+from .errors import PatchError
 from .k8s import resources as res
 from .k8s import serialize as ser
 from .k8s import validate as val
-from .k8s.patch import apply_patch
+from .k8s.patch import PATCH_CONTENT_TYPES, apply_patch
 from .k8s.status import ApiError, conflict, invalid, status_object
 
 if TYPE_CHECKING:
@@ -68,6 +69,13 @@ class TestbedAPI:
         if not raw:
             return None
         ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+        if request.method == "PATCH" and ctype.lower() not in PATCH_CONTENT_TYPES:
+            raise ApiError(  # before parsing the body, as the API server does
+                415,
+                f"the body of the request was in an unknown format - accepted media types "
+                f"include: {', '.join(PATCH_CONTENT_TYPES)}",
+                "UnsupportedMediaType",
+            )
         if ctype == "application/apply-patch+yaml":
             return raw
         try:
@@ -305,10 +313,8 @@ class TestbedAPI:
             ctype = request.headers.get("content-type", "").split(";")[0].strip()
             try:
                 new = apply_patch(ctype, current, body)
-            except Exception as exc:  # PatchError: malformed patch
-                raise invalid(
-                    "Scale", name, getattr(exc, "field", None) or "patch", str(exc), "autoscaling"
-                ) from None
+            except PatchError as exc:
+                raise res.patch_failure(exc, "Scale", name, "autoscaling") from None
         elif method == "PUT":
             if not isinstance(body, dict):
                 raise ApiError(400, "the body of the request must be an object")
@@ -351,6 +357,8 @@ class TestbedAPI:
                 "TooManyRequests",
                 {"causes": [{"reason": "DisruptionBudget", "message": message}]},
             ) from None
+        for pdb in cluster.pdbs_for(pod):  # the eviction itself spends the disruption
+            pdb.status = controllers.pdb_status(cluster, pdb)
         return _json(status_object(201, "", "", None) | {"status": "Success"}, 201)
 
     # ------------------------------------------------------------------ logs

@@ -34,7 +34,6 @@ class Timing:
     node_monitor_grace_s: float = 40.0
     default_toleration_s: float = 300.0
     unschedulable_retry_s: float = 10.0
-    progress_deadline_s: float = 600.0
     event_ttl_s: float = 3600.0
 
     def with_overrides(self, overrides: Mapping[str, float]) -> Timing:
@@ -92,11 +91,6 @@ TIMING_TABLE: tuple[tuple[str, str, str], ...] = (
         "NotReady node to eviction of its pods",
     ),
     ("unschedulable_retry_s", "scheduler back-off for unschedulable pods", "retry interval"),
-    (
-        "progress_deadline_s",
-        "`spec.progressDeadlineSeconds`",
-        "rollout without progress to ProgressDeadlineExceeded",
-    ),
     ("event_ttl_s", "kube-apiserver `--event-ttl`", "how long events are kept"),
 )
 

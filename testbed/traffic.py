@@ -65,6 +65,17 @@ GATEWAY_TIMEOUT_S = 15.0
 OVERLOAD_BACKLOG = 20.0  # admitted requests wait up to this many holding times when saturated
 
 
+def _all_calls_ok(p: float, ratio: float) -> float:
+    """Share of requests whose calls on an edge all succeed, each call with probability ``p``.
+
+    ``ratio`` calls per request: ``floor(ratio)`` calls always and one more with the fractional
+    rest's probability, so 0.6 means 60 % of requests make one call (the others cannot fail on
+    it) and 2 means two calls that must both succeed.
+    """
+    whole = math.floor(ratio)
+    return float(p**whole * (1.0 - (ratio - whole) * (1.0 - p)))
+
+
 class PodArrays:
     """Per-pod simulation state in numpy arrays, indexed by a pod's slot."""
 
@@ -415,7 +426,7 @@ class TrafficModel:
                 p = self._call(e, d, timeout, latency, success, error503, edge_fail, edge_mean)
                 edge_rate[e] = admitted[c] * ratio
                 lat += ratio * p
-                ok *= (edge_fail[e, 0]) ** ratio
+                ok *= _all_calls_ok(edge_fail[e, 0], ratio)
             latency[c] = lat
             success[c] = ok
             down[c] = lat - own_lat[c]

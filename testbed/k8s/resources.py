@@ -49,6 +49,8 @@ class Handler:
     namespaced: ClassVar[bool] = True
     verbs: ClassVar[frozenset[str]] = frozenset({"get", "list", "watch"})
     short_names: ClassVar[tuple[str, ...]] = ()
+    #: the fields a field selector may name (others are rejected, as the API server does)
+    field_names: ClassVar[frozenset[str]] = frozenset({"metadata.name", "metadata.namespace"})
 
     @property
     def api_version(self) -> str:
@@ -142,6 +144,7 @@ def _validate(
 class Namespaces(Handler):
     plural, kind, namespaced = "namespaces", "Namespace", False
     short_names = ("ns",)
+    field_names = frozenset({"metadata.name"})
 
     def items(self, cluster: Cluster, ns: str | None) -> list[Any]:
         from ..cluster import _NamespaceRef
@@ -153,6 +156,7 @@ class Nodes(Handler):
     plural, kind, namespaced = "nodes", "Node", False
     verbs = frozenset({"get", "list", "watch", "patch", "update"})
     short_names = ("no",)
+    field_names = frozenset({"metadata.name", "spec.unschedulable"})
 
     def items(self, cluster: Cluster, ns: str | None) -> list[Any]:
         return list(cluster.node_list)
@@ -177,6 +181,18 @@ class Pods(Handler):
     plural, kind = "pods", "Pod"
     verbs = frozenset({"get", "list", "watch", "delete", "patch"})
     short_names = ("po",)
+    field_names = frozenset(
+        {
+            "metadata.name",
+            "metadata.namespace",
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "status.phase",
+            "status.podIP",
+        }
+    )
 
     def items(self, cluster: Cluster, ns: str | None) -> list[Any]:
         return list(cluster.pods_in(ns))
@@ -280,6 +296,22 @@ class Endpoints(Handler):
 class Events(Handler):
     plural, kind = "events", "Event"
     short_names = ("ev",)
+    field_names = frozenset(
+        {
+            "metadata.name",
+            "metadata.namespace",
+            "involvedObject.kind",
+            "involvedObject.name",
+            "involvedObject.namespace",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "type",
+            "source",
+            "reportingComponent",
+        }
+    )
 
     def items(self, cluster: Cluster, ns: str | None) -> list[Any]:
         return [e for e in cluster.events.all() if ns is None or e.namespace == ns]
@@ -598,6 +630,9 @@ def matcher(handler: Handler, query: Query) -> Any:
         fields = parse_field_selector(query.field_selector or "")
     except SelectorError as exc:
         raise ApiError(400, f"unable to parse requirement: {exc}", "BadRequest") from None
+    unsupported = [f for f in fields.fields if f not in handler.field_names]
+    if unsupported:
+        raise ApiError(400, f"field label not supported: {unsupported[0]}", "BadRequest")
 
     def match(obj: Any) -> bool:
         if not labels.empty and not labels.matches(handler.labels(obj)):
@@ -657,6 +692,13 @@ def _check_identity(handler: Handler, obj: Any, new: dict[str, Any]) -> None:
         )
 
 
+def patch_failure(exc: PatchError, kind: str, name: str, group: str) -> ApiError:
+    """415 for a patch content type the server does not speak, else 422 naming the field."""
+    if "content type" in exc.message:
+        return ApiError(415, exc.message, "UnsupportedMediaType")
+    return invalid(kind, name, exc.field or "patch", exc.message, group)
+
+
 def patch_object(
     cluster: Cluster, handler: Handler, ns: str | None, name: str, content_type: str, body: Any
 ) -> dict[str, Any]:
@@ -668,10 +710,7 @@ def patch_object(
     try:
         new = apply_patch(content_type, current, body)
     except PatchError as exc:
-        if "content type" in exc.message:
-            raise ApiError(415, exc.message, "UnsupportedMediaType") from None
-        field = exc.field or "patch"
-        raise invalid(handler.kind, name, field, exc.message, handler.group) from None
+        raise patch_failure(exc, handler.kind, name, handler.group) from None
     _check_identity(handler, obj, new)
     handler.update(cluster, obj, new)
     return handler.json(cluster, handler.fresh(cluster, obj))

@@ -1,0 +1,34 @@
+"""Docs that state facts about the code must match it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from testbed.timing import timing_table_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_timing_table_in_docs_matches_the_code() -> None:
+    text = (ROOT / "docs" / "testbed.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- timing-table[^\n]*-->\n(.*?)\n<!-- /timing-table -->", text, re.S)
+    assert match, "docs/testbed.md lost its timing table markers"
+    assert match.group(1).strip() == timing_table_markdown().strip()
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "make test" in readme
+    assert [
+        line for line in ci.splitlines() if line and not line.startswith(("#", "set ", "cd "))
+    ] == ["make test"]
+
+
+def test_readme_lists_every_testbed_command() -> None:
+    from testbed.cli import testbed_group
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in testbed_group.commands:
+        assert f"aiops testbed {name}" in readme
