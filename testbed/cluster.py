@@ -27,9 +27,10 @@ import numpy as np
 
 from . import controllers, kubelet
 from .app import AppSpec, NodePool, ServiceSpec, load_app
-from .clock import DEFAULT_START
+from .clock import DEFAULT_START, iso
 from .events import EventRecorder, InvolvedObject
 from .k8s.quantity import format_cpu, format_memory, parse_cpu, parse_memory
+from .k8s.selectors import label_selector_from_spec
 from .k8s.validate import default_deployment_spec, default_service_spec
 from .load import LoadProfile, load_profile_from_mapping
 from .objects import (
@@ -186,7 +187,9 @@ class Cluster:
     def changed(self, resource: str, obj: Any, type_: str = "MODIFIED") -> None:
         """Bump the object's resourceVersion and append a watch event."""
         self.rv += 1
-        if hasattr(obj, "meta"):
+        if resource == "endpoints":  # derived from a Service; its own version line
+            obj.endpoints_rv = self.rv
+        elif hasattr(obj, "meta"):
             obj.meta.rv = self.rv
         else:
             obj.rv = self.rv
@@ -386,16 +389,17 @@ class Cluster:
         self.dirty_namespaces.add(pod.namespace)
         self.changed("pods", pod, "DELETED")
 
-    def evict_pod(self, pod: Pod) -> None:
+    def evict_pod(self, pod: Pod, grace: float | None = None) -> None:
         """The Eviction API: delete gracefully unless a disruption budget forbids it."""
         for pdb in self.pdbs_for(pod):
+            pdb.disrupted = {k: t for k, t in pdb.disrupted.items() if self.now - t < 120}
             status = controllers.pdb_status(self, pdb)
             if status["disruptionsAllowed"] < 1:
                 raise EvictionBlocked(pdb.meta.name)
         for pdb in self.pdbs_for(pod):
             pdb.disrupted[pod.name] = self.now
             self.changed("poddisruptionbudgets", pdb)
-        self.delete_pod(pod, reason="Evicted")
+        self.delete_pod(pod, grace, reason="Evicted")
 
     def pdbs_for(self, pod: Pod) -> list[PodDisruptionBudget]:
         return [
@@ -418,6 +422,15 @@ class Cluster:
     ) -> None:
         pod.meta.labels = dict(labels)
         pod.meta.annotations = dict(annotations)
+        rs = pod.rs
+        if rs is not None and not label_selector_from_spec(rs.selector_spec).matches(labels):
+            # the ReplicaSet releases a pod its selector no longer matches (orphaning it) and
+            # creates a replacement, as Kubernetes' controller does
+            rs.pods.discard(pod)
+            pod.rs = None
+            self.dirty_replicasets.add(rs)
+            if rs.deployment is not None:
+                self.dirty_deployments.add(rs.deployment)
         self.dirty_namespaces.add(pod.namespace)
         self.changed("pods", pod)
 
@@ -427,6 +440,10 @@ class Cluster:
         self, node: Node, labels: dict[str, str], annotations: dict[str, str], spec: dict[str, Any]
     ) -> None:
         was = node.unschedulable
+        stamp = iso(self.now)
+        for taint in spec.get("taints") or []:
+            if taint.get("effect") == "NoExecute" and not taint.get("timeAdded"):
+                taint["timeAdded"] = stamp
         node.meta.labels = dict(labels)
         node.meta.annotations = dict(annotations)
         node.spec = spec
@@ -521,6 +538,7 @@ class Cluster:
             svc.cluster_ip = f"10.96.{n // 250}.{n % 250 + 2}"
             self.services[key] = svc
             self.changed("services", svc, "ADDED")
+            self.changed("endpoints", svc, "ADDED")
         else:
             svc.spec = spec
             svc.meta.labels = dict(metadata.get("labels") or {})
@@ -533,6 +551,7 @@ class Cluster:
         del self.services[(svc.meta.namespace or "", svc.name)]
         self.dirty_namespaces.add(svc.meta.namespace or "")
         self.changed("services", svc, "DELETED")
+        self.changed("endpoints", svc, "DELETED")
 
     def apply_pdb(
         self, namespace: str, name: str, metadata: dict[str, Any], spec: dict[str, Any]

@@ -10,6 +10,7 @@ the endpoints controller: which pods serve each Service.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .clock import iso
@@ -23,8 +24,10 @@ from .objects import (
     PodDisruptionBudget,
     PodTemplate,
     ReplicaSet,
+    Service,
     resolve_int_or_percent,
 )
+from .scheduler import matching_toleration
 
 if TYPE_CHECKING:
     from .cluster import Cluster
@@ -374,40 +377,50 @@ def update_endpoints(cluster: Cluster) -> None:
     dirty = cluster.dirty_namespaces
     cluster.dirty_namespaces = set()
     arrays = cluster.arrays
-    traffic = cluster.traffic
+    by_ns: dict[str, list[Service]] = {}
+    for (svc_ns, _), svc in cluster.services.items():
+        if svc_ns in dirty:
+            by_ns.setdefault(svc_ns, []).append(svc)
     for ns in sorted(dirty):  # a set of names: its order differs from process to process
         pods = list(cluster.pods_by_ns.get(ns, {}).values())
         for pod in pods:
             arrays.serving[pod.slot] = False
             arrays.refused[pod.slot] = False
-        for (svc_ns, name), svc in cluster.services.items():
-            if svc_ns != ns:
-                continue
-            comp = traffic.component_of(ns, name)
-            if comp < 0:
-                continue
-            selector = svc.selector
-            targets = svc.target_ports()
-            target = targets[0] if targets else None
-            for pod in pods:
-                if not selector or pod.deleting or not pod.ready:
-                    continue
-                labels = pod.meta.labels
-                if any(labels.get(k) != v for k, v in selector.items()):
-                    continue
-                if pod.node is None or not pod.node.kubelet_up:
-                    continue
-                if arrays.comp[pod.slot] != comp:
-                    continue
-                arrays.serving[pod.slot] = True
-                ports = pod.template.port_numbers()
-                ok = target in ports.values() if isinstance(target, int) else target in ports
-                arrays.refused[pod.slot] = not ok
+        for svc in by_ns.get(ns, []):
+            _service_endpoints(cluster, svc, pods)
         for pdb in [p for (pns, _), p in cluster.pdbs.items() if pns == ns]:
             status = pdb_status(cluster, pdb)
             if status != pdb.status:
                 pdb.status = status
                 cluster.changed("poddisruptionbudgets", pdb)
+
+
+def _service_endpoints(cluster: Cluster, svc: Service, pods: list[Pod]) -> None:
+    """Mark the pods serving ``svc`` and record an endpoints change when its members change."""
+    arrays = cluster.arrays
+    comp = cluster.traffic.component_of(svc.meta.namespace or "", svc.name)
+    selector = svc.selector
+    targets = svc.target_ports()
+    target = targets[0] if targets else None
+    members: list[tuple[str, bool]] = []
+    for pod in pods if selector else []:
+        labels = pod.meta.labels
+        if any(labels.get(k) != v for k, v in selector.items()):
+            continue
+        if pod.node is None or not pod.address:
+            continue
+        ready = pod.ready and not pod.deleting
+        members.append((pod.name, ready))
+        if not ready or comp < 0 or not pod.node.kubelet_up or arrays.comp[pod.slot] != comp:
+            continue
+        arrays.serving[pod.slot] = True
+        ports = pod.template.port_numbers()
+        ok = target in ports.values() if isinstance(target, int) else target in ports
+        arrays.refused[pod.slot] = not ok
+    signature = tuple(sorted(members))
+    if signature != svc.endpoints_signature:
+        svc.endpoints_signature = signature
+        cluster.changed("endpoints", svc)
 
 
 def pdb_status(cluster: Cluster, pdb: PodDisruptionBudget) -> dict[str, Any]:
@@ -460,14 +473,14 @@ def sync_unschedulable_taint(cluster: Cluster, node: Node) -> None:
 
 
 def node_lifecycle(cluster: Cluster) -> None:
+    grace = cluster.timing.node_monitor_grace_s
     for node in cluster.node_list:
-        if node.kubelet_up and node.ready == "True":
-            continue
-        grace = cluster.timing.node_monitor_grace_s
         if not node.kubelet_up and node.ready == "True" and cluster.now - node.heartbeat >= grace:
             _mark_unreachable(cluster, node)
-        if node.ready != "True":
-            _evict_after_toleration(cluster, node)
+        if "taints" in node.spec:
+            taints = [t for t in node.taints if t.get("effect") == "NoExecute"]
+            if taints:
+                _evict_for_taints(cluster, node, taints)
 
 
 def _mark_unreachable(cluster: Cluster, node: Node) -> None:
@@ -500,19 +513,18 @@ def _mark_unreachable(cluster: Cluster, node: Node) -> None:
         cluster.record(pod, "Warning", "NodeNotReady", "Node is not ready", "node-controller")
 
 
-def toleration_seconds(pod: Pod, key: str, default: float) -> float | None:
-    """How long the pod tolerates the NoExecute taint ``key``; None means forever.
+def toleration_seconds(pod: Pod, taint: dict[str, Any], default: float) -> float | None:
+    """How long the pod tolerates a NoExecute ``taint``: seconds, or None for ever.
 
     Admission adds ``not-ready`` and ``unreachable`` tolerations of ``default`` seconds to every
-    pod that does not tolerate those taints itself (DefaultTolerationSeconds).
+    pod that does not tolerate those taints itself (DefaultTolerationSeconds); any other
+    NoExecute taint the pod does not tolerate evicts it at once.
     """
-    for tol in pod.template.tolerations:
-        if tol.get("effect") not in (None, "", "NoExecute"):
-            continue
-        if (tol.get("operator") == "Exists" and not tol.get("key")) or tol.get("key") == key:
-            secs = tol.get("tolerationSeconds")
-            return None if secs is None else float(secs)
-    return default
+    tol = matching_toleration(pod.template.tolerations, taint)
+    if tol is None:
+        return default if taint.get("key") in (NOT_READY, UNREACHABLE) else 0.0
+    secs = tol.get("tolerationSeconds")
+    return None if secs is None else max(0.0, float(secs))
 
 
 def default_tolerations(seconds: float) -> list[dict[str, Any]]:
@@ -532,22 +544,36 @@ def default_tolerations(seconds: float) -> list[dict[str, Any]]:
     ]
 
 
-def _evict_after_toleration(cluster: Cluster, node: Node) -> None:
-    since = node.ready_transition
-    key = UNREACHABLE if node.ready == "Unknown" else NOT_READY
+def _taint_since(node: Node, taint: dict[str, Any]) -> float:
+    if taint.get("key") in (NOT_READY, UNREACHABLE):
+        return node.ready_transition
+    added = taint.get("timeAdded")
+    if isinstance(added, str):
+        try:
+            return datetime.strptime(added, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            pass
+    return node.meta.created
+
+
+def _evict_for_taints(cluster: Cluster, node: Node, taints: list[dict[str, Any]]) -> None:
+    """The taint eviction controller: evict pods once their toleration of a taint runs out."""
+    default = cluster.timing.default_toleration_s
     for pod in sorted(node.pods, key=lambda p: (p.namespace, p.name)):
         if pod.deleting:
             continue
-        limit = toleration_seconds(pod, key, cluster.timing.default_toleration_s)
-        if limit is not None and cluster.now - since >= limit:
-            cluster.record(
-                pod,
-                "Normal",
-                "TaintManagerEviction",
-                f"Marking for deletion Pod {pod.namespace}/{pod.name}",
-                "taint-eviction-controller",
-            )
-            cluster.delete_pod(pod)
+        for taint in taints:
+            limit = toleration_seconds(pod, taint, default)
+            if limit is not None and cluster.now - _taint_since(node, taint) >= limit:
+                cluster.record(
+                    pod,
+                    "Normal",
+                    "TaintManagerEviction",
+                    f"Marking for deletion Pod {pod.namespace}/{pod.name}",
+                    "taint-eviction-controller",
+                )
+                cluster.delete_pod(pod)
+                break
 
 
 def node_recovered(cluster: Cluster, node: Node) -> None:

@@ -143,6 +143,36 @@ def unready(cluster: Cluster, pod: Pod, message: str) -> None:
     cluster.pod_changed(pod)
 
 
+def hang(cluster: Cluster, pod: Pod) -> None:
+    """The container stops answering but keeps running (a deadlock, a stuck event loop).
+
+    Requests routed to it time out at their callers; its readiness probe fails after
+    ``Timing.readiness_failure_s`` and the pod leaves its Service's endpoints.
+    """
+    if pod.container != "running":
+        return
+    cluster.arrays.hung[pod.slot] = True
+    pod.timer_gen += 1
+    cluster.schedule_timer(cluster.now + cluster.timing.readiness_failure_s, _probe_failed, pod)
+
+
+def unhang(cluster: Cluster, pod: Pod) -> None:
+    """The container answers again; the next readiness probe passes."""
+    if not cluster.arrays.hung[pod.slot]:
+        return
+    cluster.arrays.hung[pod.slot] = False
+    if pod.container == "running" and not pod.ready:
+        pod.timer_gen += 1
+        period = cluster.timing.readiness_failure_s / 3
+        cluster.schedule_timer(cluster.now + period, _ready, pod)
+
+
+def _probe_failed(cluster: Cluster, pod: Pod) -> None:
+    if _node_down(pod):
+        return
+    unready(cluster, pod, 'Get "http://' + pod.address + '/healthz": context deadline exceeded')
+
+
 def crash(cluster: Cluster, pod: Pod, reason: str, exit_code: int) -> None:
     """The container exited; restart it after the CrashLoopBackOff delay."""
     if pod.container != "running" or pod.deleting:

@@ -320,6 +320,8 @@ class Service:
         self.meta = meta
         self.spec = spec
         self.cluster_ip = ""
+        self.endpoints_rv = 0
+        self.endpoints_signature: tuple[tuple[str, bool], ...] = ()
 
     @property
     def name(self) -> str:

@@ -29,19 +29,26 @@ if TYPE_CHECKING:
 UNSCHEDULABLE, TAINT, AFFINITY = 1, 2, 3
 
 
-def tolerates(tolerations: list[dict[str, Any]], taint: dict[str, Any]) -> bool:
+def matching_toleration(
+    tolerations: list[dict[str, Any]], taint: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The first toleration that tolerates ``taint``, or None."""
     for tol in tolerations:
         effect = tol.get("effect")
         if effect and effect != taint.get("effect"):
             continue
         if tol.get("operator") == "Exists":
             if not tol.get("key") or tol.get("key") == taint.get("key"):
-                return True
+                return tol
         elif tol.get("key") == taint.get("key") and (tol.get("value") or "") == (
             taint.get("value") or ""
         ):
-            return True
-    return False
+            return tol
+    return None
+
+
+def tolerates(tolerations: list[dict[str, Any]], taint: dict[str, Any]) -> bool:
+    return matching_toleration(tolerations, taint) is not None
 
 
 class Scheduler:

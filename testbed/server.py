@@ -98,6 +98,10 @@ class TestbedAPI:
         value = request.query_params.get("gracePeriodSeconds")
         if value is None and isinstance(body, dict):
             value = body.get("gracePeriodSeconds")
+        return TestbedAPI._grace_value(value)
+
+    @staticmethod
+    def _grace_value(value: Any) -> float | None:
         if value is None:
             return None
         try:
@@ -344,7 +348,8 @@ class TestbedAPI:
         if pod.deleting:
             return _json(status_object(201, "", "", None) | {"status": "Success"}, 201)
         try:
-            cluster.evict_pod(pod)
+            options = body.get("deleteOptions") if isinstance(body, dict) else None
+            cluster.evict_pod(pod, self._grace_value((options or {}).get("gracePeriodSeconds")))
         except EvictionBlocked as exc:
             pdb = cluster.pdbs[(ns, exc.budget)]
             message = (
@@ -495,7 +500,7 @@ class TestbedAPI:
                     obj = entry.obj
                     if ns is not None and handler.namespace(obj) != ns:
                         continue
-                    if handler.plural == "endpoints" or not match(obj):
+                    if not match(obj):
                         continue
                     data = entry.snapshot or handler.json(cluster, obj)
                     out.append(

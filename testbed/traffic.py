@@ -62,6 +62,7 @@ BUCKETS_MS = np.array(
 CODES = ("200", "500", "503", "504")
 INGRESS = "istio-ingressgateway"
 GATEWAY_TIMEOUT_S = 15.0
+HUNG_LATENCY_S = 3600.0
 OVERLOAD_BACKLOG = 20.0  # admitted requests wait up to this many holding times when saturated
 
 
@@ -94,7 +95,7 @@ class PodArrays:
         "pod_lat",
         "pod_err",
     )
-    BOOL = ("running", "serving", "refused", "used")
+    BOOL = ("running", "serving", "refused", "used", "hung")
     INT = ("comp", "node")
 
     def __init__(self, capacity: int = 256) -> None:
@@ -132,6 +133,7 @@ class PodArrays:
     serving: np.ndarray
     refused: np.ndarray
     used: np.ndarray
+    hung: np.ndarray
     comp: np.ndarray
     node: np.ndarray
 
@@ -184,6 +186,7 @@ class PodArrays:
 
     def stop(self, slot: int) -> None:
         self.running[slot] = False
+        self.hung[slot] = False
         self.serving[slot] = False
         self.mem_ws[slot] = 0.0
         self.leak_acc[slot] = 0.0
@@ -272,6 +275,16 @@ class TrafficModel:
                     )
             order += [self.index[(ns, name)] for name in inst.spec.topological_order()]
         self.order = order
+        caller_timeout = [
+            GATEWAY_TIMEOUT_S if any(e == c for _, e in self.entries) else 0.0
+            for c in range(len(self.components))
+        ]
+        for comp in self.components:
+            for _, d, _ in comp.callees:
+                caller_timeout[d] = max(caller_timeout[d], params["timeout_s"][comp.index])
+        self.caller_timeout_s = np.array(
+            [t if t > 0 else GATEWAY_TIMEOUT_S for t in caller_timeout], dtype=float
+        )
         for key, values in params.items():
             setattr(self, key, np.array(values, dtype=float))
         C, E = len(self.components), len(self.edges)
@@ -392,6 +405,7 @@ class TrafficModel:
             + overload
             + self.extra_latency_s[cidx]
         )
+        own = np.where(A.hung[:n], HUNG_LATENCY_S, own)  # never answers: callers time out
         base_err = self.base_err[cidx]
         app_err = 1.0 - (1.0 - base_err) * (1.0 - self.extra_error[cidx])
 
@@ -462,7 +476,9 @@ class TrafficModel:
         A.throttled[:n] += periods * throttle
         node_used = np.bincount(nidx[alive], weights=used[alive], minlength=len(node_cap))
         A.node_cpu_total += (node_used + A.node_extra * factor) * dt * A.node_up
-        inflight = pod_lam * admit * (own + self.down_latency[cidx])
+        # callers abandon requests at their timeout, which bounds what a pod holds in flight
+        held = np.minimum(own + self.down_latency[cidx], self.caller_timeout_s[cidx])
+        inflight = pod_lam * admit * held
         mem = (
             np.where(has, self.mem_base[cidx], 32 * 2**20)
             + inflight * np.where(has, self.mem_inflight[cidx], 0.0)

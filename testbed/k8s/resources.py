@@ -282,10 +282,6 @@ class Endpoints(Handler):
     plural, kind = "endpoints", "Endpoints"
     short_names = ("ep",)
 
-    @property
-    def resource(self) -> str:
-        return "services"
-
     def items(self, cluster: Cluster, ns: str | None) -> list[Any]:
         return Services().items(cluster, ns)
 

@@ -383,6 +383,7 @@ def endpoints_json(cluster: Cluster, svc: Service) -> dict[str, Any]:
     meta = meta_json(svc.meta)
     meta.pop("generation", None)
     meta.pop("annotations", None)
+    meta["resourceVersion"] = str(svc.endpoints_rv or svc.meta.rv)
     return {"apiVersion": "v1", "kind": "Endpoints", "metadata": meta, "subsets": subsets}
 
 
@@ -451,6 +452,8 @@ def serialize(cluster: Cluster, resource: str, obj: Any) -> dict[str, Any]:
         return replicaset_json(cluster, obj)
     if resource == "services":
         return service_json(cluster, obj)
+    if resource == "endpoints":
+        return endpoints_json(cluster, obj)
     if resource == "poddisruptionbudgets":
         return pdb_json(cluster, obj)
     if resource == "events":
