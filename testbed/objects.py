@@ -191,6 +191,7 @@ class Pod:
         "address",
         "container",
         "crash_streak",
+        "error_message",
         "failed_scheduling",
         "last_state",
         "logs",
@@ -225,6 +226,7 @@ class Pod:
         self.last_state: dict[str, Any] | None = None
         self.restarts = 0
         self.crash_streak = 0
+        self.error_message: str | None = None
         self.ready = False
         self.ready_since: float | None = None
         self.scheduled_at: float | None = None

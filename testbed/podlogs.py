@@ -50,8 +50,19 @@ def _mongo(t: float, sev: str, comp: str, msg: str, attr: dict[str, object]) -> 
     )
 
 
-def error_line(kind: str, t: float, dependency: str | None, code: int, latency_ms: float) -> str:
-    """A line about a failed request: what an operator would see in the pod's log."""
+def error_line(
+    kind: str,
+    t: float,
+    dependency: str | None,
+    code: int,
+    latency_ms: float,
+    detail: str | None = None,
+) -> str:
+    """A line about a failed request: what an operator would see in the pod's log.
+
+    ``detail`` replaces the generic error text (an application's own panic message, a
+    dependency's authentication error).
+    """
     if kind == "database":
         return _mongo(t, "W", "COMMAND", "Slow query", {"durationMillis": int(latency_ms)})
     if kind == "cache":
@@ -62,8 +73,10 @@ def error_line(kind: str, t: float, dependency: str | None, code: int, latency_m
                 f'ts={iso(t)} level=warn msg="rejecting request: worker pool exhausted" '
                 f"code=503 latency_ms={latency_ms:.0f}"
             )
+        err = f" err={json.dumps(detail)}" if detail else ""
         return (
-            f'ts={iso(t)} level=error msg="request failed" code={code} latency_ms={latency_ms:.0f}'
+            f'ts={iso(t)} level=error msg="request failed" code={code} '
+            f"latency_ms={latency_ms:.0f}{err}"
         )
     if code == 504:
         return (
@@ -75,9 +88,9 @@ def error_line(kind: str, t: float, dependency: str | None, code: int, latency_m
             f'ts={iso(t)} level=error msg="upstream connect error or disconnect/reset before '
             f'headers. reset reason: connection failure" upstream={dependency} code=503'
         )
+    err = json.dumps(detail) if detail else '"rpc error: code = Unavailable"'
     return (
-        f'ts={iso(t)} level=error msg="request failed" upstream={dependency} code={code} '
-        f'err="rpc error: code = Unavailable"'
+        f'ts={iso(t)} level=error msg="request failed" upstream={dependency} code={code} err={err}'
     )
 
 

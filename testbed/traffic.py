@@ -81,6 +81,8 @@ class PodArrays:
     """Per-pod simulation state in numpy arrays, indexed by a pod's slot."""
 
     FLOAT = (
+        "err_extra",
+        "lat_extra",
         "cpu_lim",
         "mem_lim",
         "cpu_total",
@@ -94,6 +96,7 @@ class PodArrays:
         "pod_lam",
         "pod_lat",
         "pod_err",
+        "pod_rej",
     )
     BOOL = ("running", "serving", "refused", "used", "hung")
     INT = ("comp", "node")
@@ -116,6 +119,8 @@ class PodArrays:
         self._grow(capacity)
 
     # declared for type checkers; set in __init__
+    err_extra: np.ndarray
+    lat_extra: np.ndarray
     cpu_lim: np.ndarray
     mem_lim: np.ndarray
     cpu_total: np.ndarray
@@ -129,6 +134,7 @@ class PodArrays:
     pod_lam: np.ndarray
     pod_lat: np.ndarray
     pod_err: np.ndarray
+    pod_rej: np.ndarray
     running: np.ndarray
     serving: np.ndarray
     refused: np.ndarray
@@ -288,6 +294,10 @@ class TrafficModel:
         for key, values in params.items():
             setattr(self, key, np.array(values, dtype=float))
         C, E = len(self.components), len(self.edges)
+        #: multiplies each application's load profile (load faults, demand drift)
+        self.load_factor = np.ones(len(cluster.apps))
+        #: what callers log when a call on an edge fails for a reason the fault library sets
+        self.edge_error_message: dict[int, str] = {}
         # fault hooks (set by the fault library): per component, per edge
         self.extra_latency_s = np.zeros(C)
         self.extra_error = np.zeros(C)
@@ -343,8 +353,8 @@ class TrafficModel:
         rng = cl.rng
         t = cl.now - cl.start
         lam = np.zeros(C)
-        for (_, entry), inst in zip(self.entries, cl.apps, strict=True):
-            rate = inst.profile.rate(t)
+        for i, ((_, entry), inst) in enumerate(zip(self.entries, cl.apps, strict=True)):
+            rate = inst.profile.rate(t) * float(self.load_factor[i])
             if cl.noise > 0:
                 rate *= math.exp(cl.noise * float(rng.standard_normal()) - cl.noise**2 / 2)
             lam[entry] += rate
@@ -404,10 +414,11 @@ class TrafficModel:
             + wait
             + overload
             + self.extra_latency_s[cidx]
+            + A.lat_extra[:n]
         )
         own = np.where(A.hung[:n], HUNG_LATENCY_S, own)  # never answers: callers time out
         base_err = self.base_err[cidx]
-        app_err = 1.0 - (1.0 - base_err) * (1.0 - self.extra_error[cidx])
+        app_err = 1.0 - (1.0 - base_err) * (1.0 - self.extra_error[cidx]) * (1.0 - A.err_extra[:n])
 
         weight = np.bincount(cidx, weights=pod_lam, minlength=C)
         safe = np.maximum(weight, 1e-12)
@@ -419,7 +430,11 @@ class TrafficModel:
         rejected = np.where(
             weight > 0, np.bincount(cidx, weights=pod_lam * (1 - admit), minlength=C) / safe, 0.0
         )
-        app_c = 1.0 - (1.0 - self.base_err) * (1.0 - self.extra_error)
+        app_c = np.where(
+            weight > 0,
+            np.bincount(cidx, weights=pod_lam * app_err, minlength=C) / safe,
+            1.0 - (1.0 - self.base_err) * (1.0 - self.extra_error),
+        )
         fail503 = refused_frac + (1.0 - refused_frac) * rejected
         fail503 = np.where(n_acc > 0, fail503, 1.0)
         fail500 = (1.0 - fail503) * app_c
@@ -491,6 +506,7 @@ class TrafficModel:
         A.pod_lam[:n] = pod_lam
         A.pod_lat[:n] = own
         A.pod_err[:n] = np.where(accept, 1.0 - admit * (1.0 - app_err), 0.0)
+        A.pod_rej[:n] = np.where(accept, 1.0 - admit, 0.0)
 
         self.lam = lam
         self.admitted = admitted
@@ -578,39 +594,41 @@ class TrafficModel:
         comp = self.components[c]
         n = A.n
         slots = np.flatnonzero(A.running[:n] & (A.comp[:n] == c) & (A.pod_lam[:n] > 0))
-        worst: tuple[float, int, int] = (0.0, -1, 0)
+        worst: tuple[float, int, int, int] = (0.0, -1, 0, -1)
         for e, d, ratio in comp.callees:
             fails = self.edge_fail[e]
             for code_i in (1, 2, 3):
                 rate = fails[code_i] * ratio
                 if rate > worst[0]:
-                    worst = (rate, d, code_i)
-        rate, dep, code_i = worst
+                    worst = (rate, d, code_i, e)
+        rate, dep, code_i, edge = worst
         dep_name = self.components[dep].name if dep >= 0 else None
+        detail = self.edge_error_message.get(edge) if code_i == 1 else None
         for slot in slots.tolist():
             pod = A.pods[slot]
             if pod is None:
                 continue
-            own_rejects = A.pod_err[slot] * A.pod_lam[slot] * dt
-            if own_rejects >= 0.5:
-                for _ in range(min(3, int(own_rejects + 0.5))):
-                    pod.logs.append(
-                        (
-                            now,
-                            podlogs.error_line(
-                                comp.kind, now, None, 503, float(A.pod_lat[slot]) * 1000
-                            ),
+            lam = float(A.pod_lam[slot])
+            latency_ms = float(A.pod_lat[slot]) * 1000
+            rejected = float(A.pod_rej[slot])
+            lines = []
+            for _ in range(_lines(rejected * lam * dt)):
+                lines.append(podlogs.error_line(comp.kind, now, None, 503, latency_ms))
+            for _ in range(_lines((float(A.pod_err[slot]) - rejected) * lam * dt)):
+                lines.append(
+                    podlogs.error_line(comp.kind, now, None, 500, latency_ms, pod.error_message)
+                )
+            if dep_name is not None:
+                dep_latency = float(self.latency[dep]) * 1000
+                for _ in range(_lines(rate * lam * dt)):
+                    lines.append(
+                        podlogs.error_line(
+                            comp.kind, now, dep_name, int(CODES[code_i]), dep_latency, detail
                         )
                     )
-            calls = rate * A.pod_lam[slot] * dt
-            if dep_name is not None and calls >= 0.5:
-                latency = float(self.latency[dep]) * 1000
-                for _ in range(min(3, int(calls + 0.5))):
-                    pod.logs.append(
-                        (
-                            now,
-                            podlogs.error_line(
-                                comp.kind, now, dep_name, int(CODES[code_i]), latency
-                            ),
-                        )
-                    )
+            pod.logs.extend((now, line) for line in lines)
+
+
+def _lines(events: float) -> int:
+    """How many log lines a tick's failures write (at most three, as a sample)."""
+    return min(3, int(events + 0.5)) if events >= 0.5 else 0
