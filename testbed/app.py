@@ -96,6 +96,10 @@ class ServiceSpec(_Model):
     spread: Literal["none", "preferred", "required"] = "preferred"
     min_available: int | str | None = None
     readiness_delay_s: float | None = Field(None, ge=0)
+    credentials: bool = Field(
+        False,
+        description="clients authenticate with a password from the Secret <name>-credentials",
+    )
 
     _name = field_validator("name")(_check_name)
 
@@ -160,6 +164,16 @@ class ClusterSpec(_Model):
     node_pools: tuple[NodePool, ...] = (NodePool(name="pool", count=10),)
 
 
+class SLOSpec(_Model):
+    """A service level objective on requests into a service (what its callers see)."""
+
+    service: str
+    latency_quantile: float = Field(0.99, gt=0, lt=1)
+    latency_ms: float | None = Field(500.0, gt=0)
+    error_ratio: float | None = Field(0.01, ge=0, le=1)
+    window_s: float = Field(300.0, gt=0)
+
+
 class AppSpec(_Model):
     """A whole application file."""
 
@@ -170,6 +184,7 @@ class AppSpec(_Model):
     cluster: ClusterSpec = ClusterSpec()
     load: dict[str, Any] | None = None
     timing: dict[str, float] = Field(default_factory=dict)
+    slos: tuple[SLOSpec, ...] = ()
 
     _ns = field_validator("namespace")(_check_name)
 
@@ -211,7 +226,18 @@ class AppSpec(_Model):
         cycle = find_cycle({s.name: [c.service for c in s.calls] for s in self.services})
         if cycle:
             raise ValueError(f"the call graph has a cycle: {' -> '.join(cycle)}")
+        for slo in self.slos:
+            if slo.service not in known:
+                raise ValueError(f"an SLO names service {slo.service!r}, which is not defined")
         return self
+
+    def callers(self, name: str) -> list[str]:
+        """Services that call ``name`` directly."""
+        return [s.name for s in self.services if any(c.service == name for c in s.calls)]
+
+    def effective_slos(self) -> tuple[SLOSpec, ...]:
+        """The file's SLOs, or a default one on the entry service."""
+        return self.slos or (SLOSpec(service=self.entry),)
 
     def service(self, name: str) -> ServiceSpec:
         for svc in self.services:

@@ -14,6 +14,7 @@ itself: callers hold :attr:`Cluster.lock`.
 
 from __future__ import annotations
 
+import base64
 import heapq
 import random
 import threading
@@ -41,6 +42,7 @@ from .objects import (
     Pod,
     PodDisruptionBudget,
     ReplicaSet,
+    Secret,
     Service,
 )
 from .scheduler import Scheduler
@@ -130,12 +132,15 @@ class Cluster:
         self.replicasets: dict[Key, ReplicaSet] = {}
         self.services: dict[Key, Service] = {}
         self.pdbs: dict[Key, PodDisruptionBudget] = {}
+        self.secrets: dict[Key, Secret] = {}
         self.custom: dict[tuple[str, str], dict[Key, dict[str, Any]]] = {}
         self.events = EventRecorder(self)
         #: ground truth of injected faults, served only on the truth endpoint
         self.faults: list[dict[str, Any]] = []
         #: called after every container start (the fault library hooks crash loops here)
         self.startup_hooks: list[Callable[[Cluster, Pod], None]] = []
+        #: called at the start of every tick, after the timers (fault library, benign noise)
+        self.tick_hooks: list[Callable[[Cluster], None]] = []
 
         self.dirty_deployments: set[Deployment] = set()
         self.dirty_replicasets: set[ReplicaSet] = set()
@@ -293,6 +298,15 @@ class Cluster:
     def _deploy_app(self, inst: AppInstance) -> None:
         ns = inst.namespace
         for svc in inst.spec.services:
+            if svc.credentials:
+                password = "".join(
+                    self.prng.choice("abcdefghjkmnpqrstuvwxyz23456789") for _ in range(20)
+                )
+                data = {"username": _b64(inst.spec.name), "password": _b64(password)}
+                self.apply_secret(
+                    ns, credentials_secret(svc.name), {"labels": {"app": svc.name}}, data
+                )
+        for svc in inst.spec.services:
             self.apply_deployment(ns, svc.name, *deployment_manifest(inst.spec, svc))
             self.apply_service(ns, svc.name, *service_manifest(inst.spec, svc))
             if svc.min_available is not None:
@@ -312,6 +326,8 @@ class Cluster:
             until = self.now + dt
             self._run_timers(until)
             self.now = until
+            for hook in list(self.tick_hooks):
+                hook(self)
             controllers.node_lifecycle(self)
             controllers.reconcile(self)
             self.scheduler.schedule_pending()
@@ -576,6 +592,37 @@ class Cluster:
             self.changed("poddisruptionbudgets", pdb)
         return pdb
 
+    def apply_secret(
+        self,
+        namespace: str,
+        name: str,
+        metadata: dict[str, Any],
+        data: dict[str, str],
+        type_: str = "Opaque",
+    ) -> Secret:
+        """Create or replace a Secret (values base64-encoded)."""
+        key = (namespace, name)
+        secret = self.secrets.get(key)
+        if secret is None:
+            self.ensure_namespace(namespace)
+            secret = Secret(
+                self.new_meta(name, namespace, metadata.get("labels"), metadata.get("annotations")),
+                dict(data),
+                type_,
+            )
+            self.secrets[key] = secret
+            self.changed("secrets", secret, "ADDED")
+        else:
+            secret.data = dict(data)
+            secret.meta.labels = dict(metadata.get("labels") or {})
+            secret.meta.annotations = dict(metadata.get("annotations") or {})
+            self.changed("secrets", secret)
+        return secret
+
+    def delete_secret(self, secret: Secret) -> None:
+        del self.secrets[(secret.meta.namespace or "", secret.name)]
+        self.changed("secrets", secret, "DELETED")
+
     def delete_pdb(self, pdb: PodDisruptionBudget) -> None:
         del self.pdbs[(pdb.meta.namespace or "", pdb.meta.name)]
         self.changed("poddisruptionbudgets", pdb, "DELETED")
@@ -662,12 +709,23 @@ def deployment_manifest(app: AppSpec, svc: ServiceSpec) -> tuple[dict[str, Any],
         "resources": resources,
         "env": [
             {
-                "name": f"{c.service.upper().replace('-', '_')}_ADDR",
+                "name": f"{_env(c.service)}_ADDR",
                 "value": f"{c.service}:{app.service(c.service).port}",
             }
             for c in svc.calls
         ],
     }
+    for name in [svc.name] * svc.credentials + [
+        c.service for c in svc.calls if app.service(c.service).credentials
+    ]:
+        container["env"].append(
+            {
+                "name": f"{_env(name)}_PASSWORD",
+                "valueFrom": {
+                    "secretKeyRef": {"name": credentials_secret(name), "key": "password"}
+                },
+            }
+        )
     delay = svc.readiness_delay_s
     if delay is not None:
         container["readinessProbe"] = {
@@ -702,6 +760,19 @@ def deployment_manifest(app: AppSpec, svc: ServiceSpec) -> tuple[dict[str, Any],
         "template": {"metadata": {"labels": labels}, "spec": pod_spec},
     }
     return {"labels": meta_labels}, spec
+
+
+def _env(name: str) -> str:
+    return name.upper().replace("-", "_")
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def credentials_secret(service: str) -> str:
+    """The Secret holding the password clients of ``service`` present."""
+    return f"{service}-credentials"
 
 
 def service_manifest(app: AppSpec, svc: ServiceSpec) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -388,6 +388,7 @@ def update_endpoints(cluster: Cluster) -> None:
             arrays.refused[pod.slot] = False
         for svc in by_ns.get(ns, []):
             _service_endpoints(cluster, svc, pods)
+        cluster.traffic.update_auth(ns, pods)
         for pdb in [p for (pns, _), p in cluster.pdbs.items() if pns == ns]:
             status = pdb_status(cluster, pdb)
             if status != pdb.status:

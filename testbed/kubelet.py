@@ -83,6 +83,22 @@ def _pulled(cluster: Cluster, pod: Pod) -> None:
 
 def _create(cluster: Cluster, pod: Pod) -> None:
     assert pod.node is not None
+    missing = [n for n in pod.template.secret_refs() if (pod.namespace, n) not in cluster.secrets]
+    if missing:
+        pod.container = "waiting"
+        pod.waiting_reason = "CreateContainerConfigError"
+        cluster.record(
+            pod,
+            "Warning",
+            "Failed",
+            f'Error: secret "{missing[0]}" not found',
+            "kubelet",
+            pod.node.name,
+        )
+        pod.timer_gen += 1
+        cluster.schedule_timer(cluster.now + cluster.timing.backoff_initial_s, _retry_create, pod)
+        cluster.pod_changed(pod)
+        return
     cluster.record(
         pod, "Normal", "Created", f"Created container {_container(pod)}", "kubelet", pod.node.name
     )
@@ -90,11 +106,21 @@ def _create(cluster: Cluster, pod: Pod) -> None:
     cluster.schedule_timer(cluster.now + cluster.timing.container_start_s, _started, pod)
 
 
+def _retry_create(cluster: Cluster, pod: Pod) -> None:
+    if not _node_down(pod):
+        _create(cluster, pod)
+
+
 def _started(cluster: Cluster, pod: Pod) -> None:
     if _node_down(pod):
         return
     assert pod.node is not None
     now = cluster.now
+    pod.secrets_seen = {
+        name: cluster.secrets[(pod.namespace, name)].fingerprint()
+        for name in pod.template.secret_refs()
+        if (pod.namespace, name) in cluster.secrets
+    }
     pod.container = "running"
     pod.waiting_reason = None
     pod.running_since = now

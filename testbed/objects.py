@@ -131,6 +131,16 @@ class PodTemplate:
     def image(self) -> str:
         return self.containers[0].image
 
+    def secret_refs(self) -> list[str]:
+        """Names of the Secrets the containers read through ``env[].valueFrom.secretKeyRef``."""
+        names: list[str] = []
+        for c in self.raw["spec"]["containers"]:
+            for env in c.get("env") or []:
+                ref = ((env.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name")
+                if ref and ref not in names:
+                    names.append(ref)
+        return names
+
     def port_numbers(self) -> dict[str | None, int]:
         out: dict[str | None, int] = {}
         for c in self.containers:
@@ -206,6 +216,7 @@ class Pod:
         "rs",
         "running_since",
         "scheduled_at",
+        "secrets_seen",
         "slot",
         "start_time",
         "template",
@@ -227,6 +238,7 @@ class Pod:
         self.restarts = 0
         self.crash_streak = 0
         self.error_message: str | None = None
+        self.secrets_seen: dict[str, str] = {}
         self.ready = False
         self.ready_since: float | None = None
         self.scheduled_at: float | None = None
@@ -335,6 +347,23 @@ class Service:
 
     def target_ports(self) -> list[int | str]:
         return [p.get("targetPort", p["port"]) for p in self.spec.get("ports") or []]
+
+
+class Secret:
+    """A Secret: ``data`` holds base64-encoded values, as the API serves them."""
+
+    def __init__(self, meta: Meta, data: dict[str, str], type_: str = "Opaque") -> None:
+        self.meta = meta
+        self.data = data
+        self.type = type_
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    def fingerprint(self) -> str:
+        """What a container that read this Secret at start remembers of it."""
+        return safe_encode(canonical(self.data), 12)
 
 
 class PodDisruptionBudget:

@@ -104,3 +104,25 @@ def periodic_line(kind: str, t: float, rps: float, latency_ms: float) -> str:
         f'ts={iso(t)} level=info msg="request stats" window=60s rps={rps:.1f} '
         f"p50_ms={latency_ms:.1f}"
     )
+
+
+def auth_failed_line(kind: str, t: float) -> str:
+    """A database refusing a client's credentials."""
+    if kind == "database":
+        return _mongo(
+            t,
+            "I",
+            "ACCESS",
+            "Authentication failed",
+            {
+                "mechanism": "SCRAM-SHA-256",
+                "speculative": False,
+                "principalName": "app",
+                "authenticationDatabase": "admin",
+                "error": "AuthenticationFailed: SCRAM authentication failed, storedKey mismatch",
+            },
+        )
+    return (
+        f'ts={iso(t)} level=warn msg="authentication failed" '
+        f'err="invalid credentials presented by client"'
+    )

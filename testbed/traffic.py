@@ -63,6 +63,7 @@ CODES = ("200", "500", "503", "504")
 INGRESS = "istio-ingressgateway"
 GATEWAY_TIMEOUT_S = 15.0
 HUNG_LATENCY_S = 3600.0
+AUTH_FAILED = "auth error: SCRAM authentication failed, storedKey mismatch"
 OVERLOAD_BACKLOG = 20.0  # admitted requests wait up to this many holding times when saturated
 
 
@@ -298,6 +299,20 @@ class TrafficModel:
         self.load_factor = np.ones(len(cluster.apps))
         #: what callers log when a call on an edge fails for a reason the fault library sets
         self.edge_error_message: dict[int, str] = {}
+        #: share of calls on an edge rejected for credentials the callee does not accept
+        self.edge_auth_error = np.zeros(E)
+        self.auth_edges: dict[str, list[tuple[int, int, int, str]]] = {}
+        for inst in cluster.apps:
+            for svc in inst.spec.services:
+                if not svc.credentials:
+                    continue
+                d = self.index[(inst.namespace, svc.name)]
+                for caller in inst.spec.callers(svc.name):
+                    c = self.index[(inst.namespace, caller)]
+                    e = self.edge_between(inst.namespace, caller, svc.name)
+                    self.auth_edges.setdefault(inst.namespace, []).append(
+                        (e, c, d, f"{svc.name}-credentials")
+                    )
         # fault hooks (set by the fault library): per component, per edge
         self.extra_latency_s = np.zeros(C)
         self.extra_error = np.zeros(C)
@@ -538,13 +553,51 @@ class TrafficModel:
         p_to = math.exp(-timeout / dl) if dl > 0 else 0.0
         completed = reached * (1.0 - p_to)
         cond_ok = success[d] / max(1.0 - error503[d], 1e-12)
-        ok = completed * min(1.0, cond_ok) * (1.0 - self.edge_error[e])
+        ok = (
+            completed
+            * min(1.0, cond_ok)
+            * (1.0 - self.edge_error[e])
+            * (1.0 - self.edge_auth_error[e])
+        )
         p500 = max(0.0, completed - ok)
         p504 = reached * p_to
         edge_fail[e] = (ok, p500, p503, p504)
         fast = 0.001 + self.edge_delay_s[e]
         edge_mean[e] = (dl, dl, fast, timeout)
         return (ok + p500) * min(dl, timeout) + p503 * fast + p504 * timeout
+
+    def update_auth(self, namespace: str, pods: list[Pod]) -> None:
+        """Which calls to password-protected services carry a password the callee rejects.
+
+        A container reads its Secrets when it starts; a database accepts the password it read,
+        a client presents the one it read. After a rotation, pods started on either side of it
+        disagree until the others restart.
+        """
+        edges = self.auth_edges.get(namespace)
+        if not edges:
+            return
+        A = self.cluster.arrays
+        for e, c, d, secret in edges:
+            db = [
+                p.secrets_seen.get(secret)
+                for p in pods
+                if A.comp[p.slot] == d and A.serving[p.slot]
+            ]
+            callers = [
+                p.secrets_seen.get(secret)
+                for p in pods
+                if A.comp[p.slot] == c and A.serving[p.slot]
+            ]
+            if not db or not callers:
+                share = 0.0
+            else:
+                share = sum(sum(1 for k in db if k != mine) / len(db) for mine in callers)
+                share /= len(callers)
+            self.edge_auth_error[e] = share
+            if share > 0:
+                self.edge_error_message[e] = AUTH_FAILED
+            elif self.edge_error_message.get(e) == AUTH_FAILED:
+                del self.edge_error_message[e]
 
     # ------------------------------------------------------------------ logs
 
@@ -585,6 +638,10 @@ class TrafficModel:
                     ),
                 )
             )
+        for edges in self.auth_edges.values():
+            for e, _, d, _ in edges:
+                if self.edge_auth_error[e] > 0 and self.edge_rate[e] > 0:
+                    self._auth_logs(d, now)
         noisy = np.flatnonzero((self.error > 0.01) | (self.error503 > 0.01))
         for c in noisy.tolist():
             self._error_logs(c, now, dt)
@@ -627,6 +684,14 @@ class TrafficModel:
                         )
                     )
             pod.logs.extend((now, line) for line in lines)
+
+    def _auth_logs(self, d: int, now: float) -> None:
+        A = self.cluster.arrays
+        n = A.n
+        for slot in np.flatnonzero(A.running[:n] & (A.comp[:n] == d)).tolist():
+            pod = A.pods[slot]
+            if pod is not None:
+                pod.logs.append((now, podlogs.auth_failed_line(self.components[d].kind, now)))
 
 
 def _lines(events: float) -> int:

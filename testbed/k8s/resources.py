@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..clock import iso
 from ..errors import PatchError, SelectorError
 from ..events import Event, event_fields
-from ..objects import Deployment, Node, Pod, PodDisruptionBudget, ReplicaSet, Service
+from ..objects import Deployment, Node, Pod, PodDisruptionBudget, ReplicaSet, Secret, Service
 from . import serialize as ser
 from . import validate as val
 from .patch import apply_patch
@@ -276,6 +276,64 @@ class Services(Handler):
     def delete(self, cluster: Cluster, obj: Service, grace: float | None) -> dict[str, Any]:
         cluster.delete_service(obj)
         return ser.service_json(cluster, obj)
+
+
+def _secret_data(name: str, body: dict[str, Any]) -> dict[str, str]:
+    data = dict(body.get("data") or {})
+    for key, value in (body.get("stringData") or {}).items():
+        if not isinstance(value, str):
+            raise invalid("Secret", name, f"stringData[{key}]", "Invalid value: must be a string")
+        data[key] = base64.b64encode(value.encode()).decode()
+    for key, value in data.items():
+        try:
+            base64.b64decode(str(value), validate=True)
+        except ValueError:
+            raise invalid(
+                "Secret", name, f"data[{key}]", "Invalid value: must be base64-encoded"
+            ) from None
+    return {k: str(v) for k, v in data.items()}
+
+
+class Secrets(Handler):
+    plural, kind = "secrets", "Secret"
+    verbs = frozenset({"get", "list", "watch", "patch", "update", "create", "delete"})
+
+    def items(self, cluster: Cluster, ns: str | None) -> list[Any]:
+        return [x for (sns, _), x in cluster.secrets.items() if ns is None or sns == ns]
+
+    def get(self, cluster: Cluster, ns: str | None, name: str) -> Any:
+        secret = cluster.secrets.get((ns or "", name))
+        if secret is None:
+            raise not_found(self.plural, name)
+        return secret
+
+    def update(self, cluster: Cluster, obj: Secret, new: dict[str, Any]) -> None:
+        labels, annotations = _meta_parts(new)
+        cluster.apply_secret(
+            obj.meta.namespace or "",
+            obj.name,
+            {"labels": labels, "annotations": annotations},
+            _secret_data(obj.name, new),
+            str(new.get("type") or obj.type),
+        )
+
+    def create(self, cluster: Cluster, ns: str | None, body: dict[str, Any]) -> Any:
+        name = _new_name(body, self, cluster)
+        if (ns or "", name) in cluster.secrets:
+            raise _exists(self, name)
+        labels, annotations = _meta_parts(body)
+        return cluster.apply_secret(
+            ns or "default",
+            name,
+            {"labels": labels, "annotations": annotations},
+            _secret_data(name, body),
+            str(body.get("type") or "Opaque"),
+        )
+
+    def delete(self, cluster: Cluster, obj: Secret, grace: float | None) -> dict[str, Any]:
+        out = ser.secret_json(cluster, obj)
+        cluster.delete_secret(obj)
+        return out
 
 
 class Endpoints(Handler):
@@ -555,6 +613,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
         Nodes(),
         Pods(),
         Services(),
+        Secrets(),
         Endpoints(),
         Events(),
         Deployments(),

@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any
 from ..clock import iso
 from ..controllers import default_tolerations
 from ..events import Event
-from ..objects import Deployment, Meta, Node, Pod, PodDisruptionBudget, ReplicaSet, Service
+from ..objects import (
+    Deployment,
+    Meta,
+    Node,
+    Pod,
+    PodDisruptionBudget,
+    ReplicaSet,
+    Secret,
+    Service,
+)
 from .quantity import format_cpu, format_memory
 
 if TYPE_CHECKING:
@@ -387,6 +396,18 @@ def endpoints_json(cluster: Cluster, svc: Service) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Endpoints", "metadata": meta, "subsets": subsets}
 
 
+def secret_json(cluster: Cluster, secret: Secret) -> dict[str, Any]:
+    meta = meta_json(secret.meta)
+    meta.pop("generation", None)
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": meta,
+        "type": secret.type,
+        "data": dict(secret.data),
+    }
+
+
 def pdb_json(cluster: Cluster, pdb: PodDisruptionBudget) -> dict[str, Any]:
     status = copy.deepcopy(pdb.status)
     status["disruptedPods"] = {
@@ -456,6 +477,8 @@ def serialize(cluster: Cluster, resource: str, obj: Any) -> dict[str, Any]:
         return endpoints_json(cluster, obj)
     if resource == "poddisruptionbudgets":
         return pdb_json(cluster, obj)
+    if resource == "secrets":
+        return secret_json(cluster, obj)
     if resource == "events":
         return event_json(obj)
     if resource == "namespaces":
