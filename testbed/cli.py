@@ -225,3 +225,126 @@ def check(app_file: str) -> None:
         f"{app_file}: ok ({len(spec.services)} services, call order "
         f"{' -> '.join(spec.topological_order())})"
     )
+
+
+def _token(token_file: str) -> str:
+    try:
+        return Path(token_file).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot read the truth token from {token_file}: {exc.strerror} "
+            "(it is written by 'aiops testbed serve')"
+        ) from None
+
+
+def _call(url: str, token: str, method: str, path: str, body: Any = None) -> Any:
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}{path}",
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("message", exc.reason)
+        except ValueError:
+            message = exc.reason
+        raise click.ClickException(f"{exc.code}: {message}") from None
+    except urllib.error.URLError as exc:
+        raise click.ClickException(f"cannot reach the testbed at {url}: {exc.reason}") from None
+
+
+_url_option = click.option(
+    "--url", default="http://127.0.0.1:8080", show_default=True, help="The testbed server."
+)
+_token_option = click.option(
+    "--token-file",
+    default=".aiops/testbed-truth-token",
+    show_default=True,
+    help="The truth token written by 'serve'.",
+)
+
+
+@testbed_group.command(name="faults")
+@click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
+def list_faults(as_json: bool) -> None:
+    """List the fault library with its AIOpsLab-style labels."""
+    from .faults import FAULTS
+
+    if as_json:
+        import json
+
+        click.echo(json.dumps([f.describe() for f in FAULTS.values()], indent=2))
+        return
+    for f in FAULTS.values():
+        click.echo(
+            f"{f.name:16} {f.system_level + ' / ' + f.fault_type:45} target={f.target:8} "
+            f"via={f.injection:11} mitigations={','.join(f.mitigations)}"
+        )
+
+
+@testbed_group.command()
+@click.argument("name")
+@click.option("--target", "target", default="", help="SERVICE, node/NODE, SOURCE->DEST or app.")
+@click.option("--namespace", default=None, help="Application namespace (default: the first).")
+@click.option("--strength", type=float, default=None, help="See 'aiops testbed faults --json'.")
+@click.option("--delay", "delay_s", type=float, default=0.0, help="Onset, simulated seconds.")
+@click.option(
+    "--duration",
+    "duration_s",
+    type=float,
+    default=None,
+    help="Clear it after this many simulated seconds.",
+)
+@_url_option
+@_token_option
+def inject(
+    name: str,
+    target: str,
+    namespace: str | None,
+    strength: float | None,
+    delay_s: float,
+    duration_s: float | None,
+    url: str,
+    token_file: str,
+) -> None:
+    """Inject fault NAME into a running testbed."""
+    from .faults import parse_target
+
+    body: dict[str, Any] = {"name": name, "target": parse_target(target), "delay_s": delay_s}
+    if namespace:
+        body["namespace"] = namespace
+    if strength is not None:
+        body["strength"] = strength
+    if duration_s is not None:
+        body["duration_s"] = duration_s
+    fault = _call(url, _token(token_file), "POST", "/testbed/faults", body)
+    click.echo(
+        f"{fault['id']}: {fault['name']} on {fault['root_cause']['name']} "
+        f"({fault['state']}, strength {fault['strength']:g})"
+    )
+
+
+@testbed_group.command()
+@click.argument("fault_id", required=False)
+@_url_option
+@_token_option
+def clear(fault_id: str | None, url: str, token_file: str) -> None:
+    """Clear one injected fault (FAULT_ID), or every active one."""
+    token = _token(token_file)
+    if fault_id:
+        fault = _call(url, token, "DELETE", f"/testbed/faults/{fault_id}")
+        click.echo(f"{fault['id']}: {fault['name']} cleared")
+        return
+    cleared = _call(url, token, "DELETE", "/testbed/faults")["cleared"]
+    click.echo(
+        f"cleared {len(cleared)} fault(s)" + "".join(f"\n  {f['id']}: {f['name']}" for f in cleared)
+    )

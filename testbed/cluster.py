@@ -34,6 +34,7 @@ from .k8s.quantity import format_cpu, format_memory, parse_cpu, parse_memory
 from .k8s.selectors import label_selector_from_spec
 from .k8s.validate import default_deployment_spec, default_service_spec
 from .load import LoadProfile, load_profile_from_mapping
+from .noise import NoiseConfig, NoiseEngine
 from .objects import (
     TEMPLATE_HASH_LABEL,
     Deployment,
@@ -92,6 +93,7 @@ class Cluster:
         node_pools: Sequence[NodePool] | None = None,
         tick: float = 1.0,
         noise: float = 0.03,
+        benign: NoiseConfig | None = None,
     ) -> None:
         if apps is None:
             apps = [load_app()]
@@ -136,7 +138,9 @@ class Cluster:
         self.custom: dict[tuple[str, str], dict[Key, dict[str, Any]]] = {}
         self.events = EventRecorder(self)
         #: ground truth of injected faults, served only on the truth endpoint
-        self.faults: list[dict[str, Any]] = []
+        self.faults: list[Any] = []  # testbed.faults.ActiveFault, newest last
+        #: called after a custom object is created, changed or deleted (Chaos Mesh resources)
+        self.custom_hooks: list[Callable[[Cluster, str, dict[str, Any], str], None]] = []
         #: called after every container start (the fault library hooks crash loops here)
         self.startup_hooks: list[Callable[[Cluster, Pod], None]] = []
         #: called at the start of every tick, after the timers (fault library, benign noise)
@@ -162,8 +166,15 @@ class Cluster:
                 profile = load_profile_from_mapping(spec.load) if spec.load else _default_profile()
             self.apps.append(AppInstance(spec, ns, profile))
         self.traffic = TrafficModel(self)
+        self.behaviours: Any = None  # set by the fault engine
+        from .faults import FaultEngine
+
+        self.fault_engine = FaultEngine(self)
         for inst in self.apps:
             self._deploy_app(inst)
+        #: benign noise (innocent deploys, harmless log lines, cron spikes, node maintenance,
+        #: drift), installed as a tick hook when ``benign`` is given
+        self.benign = NoiseEngine(self, benign).install() if benign is not None else None
 
     # ------------------------------------------------------------------ identity and versions
 
@@ -636,12 +647,17 @@ class Cluster:
         meta = obj["metadata"]
         store = self.custom_store(group, plural)
         store[(meta.get("namespace", ""), meta["name"])] = obj
-        self.changed(f"{group}/{plural}", _CustomRef(obj), "ADDED" if created else "MODIFIED")
+        type_ = "ADDED" if created else "MODIFIED"
+        self.changed(f"{group}/{plural}", _CustomRef(obj), type_)
         meta["resourceVersion"] = str(self.rv)
+        for hook in list(self.custom_hooks):
+            hook(self, plural, obj, type_)
 
     def delete_custom(self, group: str, plural: str, namespace: str, name: str) -> dict[str, Any]:
         obj = self.custom_store(group, plural).pop((namespace, name))
         self.changed(f"{group}/{plural}", _CustomRef(obj), "DELETED")
+        for hook in list(self.custom_hooks):
+            hook(self, plural, obj, "DELETED")
         return obj
 
     # ------------------------------------------------------------------ reads
@@ -655,7 +671,7 @@ class Cluster:
         """Ground truth: active faults. Served only behind the truth token."""
         return {
             "time": self.now,
-            "faults": [dict(f) for f in self.faults],
+            "faults": [f.truth() for f in self.faults],
             "chaos": [
                 obj
                 for (group, _), store in self.custom.items()

@@ -133,13 +133,13 @@ def _started(cluster: Cluster, pod: Pod) -> None:
     )
     for line in cluster.traffic.startup_log(pod):
         pod.logs.append((now, line))
-    for hook in cluster.startup_hooks:
-        hook(cluster, pod)
     delay = pod.template.containers[0].readiness_delay
     if delay is None:
         delay = cluster.timing.readiness_initial_delay_s
     pod.timer_gen += 1
     cluster.schedule_timer(now + delay, _ready, pod)
+    for hook in cluster.startup_hooks:  # after the readiness timer: hooks may add their own
+        hook(cluster, pod)
     cluster.pod_changed(pod)
 
 
@@ -169,17 +169,19 @@ def unready(cluster: Cluster, pod: Pod, message: str) -> None:
     cluster.pod_changed(pod)
 
 
-def hang(cluster: Cluster, pod: Pod) -> None:
+def hang(cluster: Cluster, pod: Pod, immediately: bool = False) -> None:
     """The container stops answering but keeps running (a deadlock, a stuck event loop).
 
     Requests routed to it time out at their callers; its readiness probe fails after
-    ``Timing.readiness_failure_s`` and the pod leaves its Service's endpoints.
+    ``Timing.readiness_failure_s`` (at once with ``immediately``, as when the container's
+    process is replaced) and the pod leaves its Service's endpoints.
     """
     if pod.container != "running":
         return
     cluster.arrays.hung[pod.slot] = True
     pod.timer_gen += 1
-    cluster.schedule_timer(cluster.now + cluster.timing.readiness_failure_s, _probe_failed, pod)
+    delay = 0.0 if immediately else cluster.timing.readiness_failure_s
+    cluster.schedule_timer(cluster.now + delay, _probe_failed, pod)
 
 
 def unhang(cluster: Cluster, pod: Pod) -> None:

@@ -35,14 +35,22 @@ def startup_lines(
     return lines
 
 
-def _mongo(t: float, sev: str, comp: str, msg: str, attr: dict[str, object]) -> str:
+def _mongo(
+    t: float,
+    sev: str,
+    comp: str,
+    msg: str,
+    attr: dict[str, object],
+    id_: int = 22943,
+    ctx: str = "listener",
+) -> str:
     return json.dumps(
         {
             "t": {"$date": iso_micro(t)},
             "s": sev,
             "c": comp,
-            "id": 22943,
-            "ctx": "listener",
+            "id": id_,
+            "ctx": ctx,
             "msg": msg,
             "attr": attr,
         },
@@ -125,4 +133,85 @@ def auth_failed_line(kind: str, t: float) -> str:
     return (
         f'ts={iso(t)} level=warn msg="authentication failed" '
         f'err="invalid credentials presented by client"'
+    )
+
+
+#: how many distinct harmless lines :func:`harmless_line` writes per kind of container
+HARMLESS_VARIANTS = 6
+
+
+def harmless_line(kind: str, t: float, variant: int, number: int, peer: str | None) -> str:
+    """A warning or error of the kind healthy services log now and then, unrelated to requests.
+
+    ``variant`` picks the line (modulo :data:`HARMLESS_VARIANTS`), ``number`` fills in its
+    figures (a pause, a connection id), ``peer`` names a dependency for a retried call.
+    """
+    v = variant % HARMLESS_VARIANTS
+    if kind == "database":
+        conn = f"conn{number % 90 + 10}"
+        if v in (0, 1):
+            error = {"code": 6, "codeName": "HostUnreachable", "errmsg": "Connection reset by peer"}
+            return _mongo(
+                t,
+                "W",
+                "NETWORK",
+                "Failed to check socket connectivity",
+                {"error": error},
+                4615610,
+                conn,
+            )
+        if v in (2, 3):
+            attr: dict[str, object] = {"opId": 1000 + number, "reason": "client disconnected"}
+            return _mongo(
+                t,
+                "I",
+                "COMMAND",
+                "Interrupted operation as its client disconnected",
+                attr,
+                20883,
+                conn,
+            )
+        return _mongo(
+            t,
+            "I",
+            "COMMAND",
+            "Slow query",
+            {"type": "command", "ns": "admin.$cmd", "durationMillis": 100 + number % 60},
+            51803,
+            conn,
+        )
+    if kind == "cache":
+        fd = number % 40 + 20
+        return [
+            f"<{fd} new auto-negotiating client connection",
+            f"<{fd} connection closed.",
+            f"slab rebalancer: moved 1 page from class {number % 8 + 2} to class {number % 5 + 11}",
+            f"LRU crawler: reclaimed {number % 90 + 5} expired items from class {number % 12 + 1}",
+            f"<{fd} new auto-negotiating client connection",
+            f"<{fd} connection closed.",
+        ][v]
+    ts = f"ts={iso(t)}"
+    if v == 0:
+        return (
+            f'{ts} level=error msg="failed to refresh service discovery cache" '
+            'err="context canceled"'
+        )
+    if v == 1:
+        return f'{ts} level=warn msg="slow GC pause" pause_ms={number % 40 + 12}'
+    if v == 2:
+        return (
+            f'{ts} level=error msg="failed to export spans" exporter=otlp '
+            f'err="rpc error: code = DeadlineExceeded desc = context deadline exceeded"'
+        )
+    if v == 3:
+        return f'{ts} level=warn msg="client closed connection before the response was written"'
+    if v == 4 and peer is not None:
+        return (
+            f'{ts} level=warn msg="retrying request" upstream={peer} attempt=2 '
+            f'err="read: connection reset by peer"'
+        )
+    return (
+        f'{ts} level=error msg="http: TLS handshake error" '
+        f"remote=10.{number % 4 + 64}.{number % 200}.{number % 250 + 2}:{40000 + number % 20000} "
+        f'err="tls: client offered only unsupported versions"'
     )

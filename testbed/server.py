@@ -27,6 +27,7 @@ from . import controllers, metrics
 from .clock import iso
 from .cluster import EvictionBlocked
 from .errors import PatchError
+from .faults import FAULTS, FaultError
 from .k8s import resources as res
 from .k8s import serialize as ser
 from .k8s import validate as val
@@ -517,20 +518,73 @@ class TestbedAPI:
             text = metrics.render(self.cluster)
         return Response(text, media_type=metrics.CONTENT_TYPE)
 
-    async def truth(self, request: Request) -> Response:
+    def _authorize(self, request: Request) -> None:
+        """Only holders of the truth token see the ground truth or inject faults."""
         header = request.headers.get("authorization", "")
         token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
         if not self.truth_token:
-            return _json(
-                status_object(403, "the truth endpoint is disabled (no token set)", "Forbidden"),
-                403,
-            )
+            raise ApiError(403, "the truth endpoint is disabled (no token set)", "Forbidden")
         if not token:
-            return _json(status_object(401, "Unauthorized", "Unauthorized"), 401)
+            raise ApiError(401, "Unauthorized", "Unauthorized")
         if not hmac.compare_digest(token.encode(), self.truth_token.encode()):
-            return _json(status_object(403, "invalid truth token", "Forbidden"), 403)
+            raise ApiError(403, "invalid truth token", "Forbidden")
+
+    async def truth(self, request: Request) -> Response:
+        try:
+            self._authorize(request)
+        except ApiError as exc:
+            return _error(exc)
         with self.cluster.lock:
             return _json(self.cluster.truth())
+
+    async def faults(self, request: Request) -> Response:
+        """``/testbed/faults``: list (GET), inject (POST), clear all (DELETE); token required."""
+        try:
+            self._authorize(request)
+            engine = self.cluster.fault_engine
+            if request.method == "GET":
+                with self.cluster.lock:
+                    return _json({"faults": [f.truth() for f in self.cluster.faults]})
+            if request.method == "DELETE":
+                with self.cluster.lock:
+                    return _json({"cleared": [f.truth() for f in engine.clear_all()]})
+            body = await self._body(request)
+            request_ = _fault_request(body)
+            with self.cluster.lock:
+                fault = engine.inject(
+                    request_["name"],
+                    request_.get("target"),
+                    namespace=request_.get("namespace"),
+                    strength=request_.get("strength"),
+                    delay_s=float(request_.get("delay_s") or 0.0),
+                    duration_s=request_.get("duration_s"),
+                    declare_only=bool(request_.get("declare_only")),
+                    via="kubernetes" if request_.get("declare_only") else None,
+                )
+                return _json(fault.truth(), 201)
+        except FaultError as exc:
+            return _error(ApiError(422, str(exc), "Invalid"))
+        except ApiError as exc:
+            return _error(exc)
+
+    async def fault(self, request: Request) -> Response:
+        """``/testbed/faults/{id}``: one fault (GET) or clear it (DELETE); token required."""
+        try:
+            self._authorize(request)
+            fault_id = request.path_params["fault_id"]
+            with self.cluster.lock:
+                engine = self.cluster.fault_engine
+                if request.method == "DELETE":
+                    return _json(engine.clear(fault_id).truth())
+                return _json(engine.get(fault_id).truth())
+        except FaultError as exc:
+            return _error(ApiError(404, str(exc), "NotFound"))
+        except ApiError as exc:
+            return _error(exc)
+
+    async def catalogue(self, request: Request) -> Response:
+        """``/testbed/faults/catalogue``: the library's documented faults (no instances)."""
+        return _json({"faults": [f.describe() for f in FAULTS.values()]})
 
     async def version(self, request: Request) -> Response:
         return _json(
@@ -551,6 +605,33 @@ class TestbedAPI:
         return Response("ok", media_type="text/plain")
 
 
+FAULT_KEYS = {"name", "target", "namespace", "strength", "delay_s", "duration_s", "declare_only"}
+
+
+def _fault_request(body: Any) -> dict[str, Any]:
+    """Check the shape of a fault injection request (422 naming the bad key)."""
+    if not isinstance(body, dict):
+        raise ApiError(
+            400, 'expected a JSON object like {"name": "pod-kill", "target": {"service": "geo"}}'
+        )
+    unknown = sorted(set(body) - FAULT_KEYS)
+    if unknown:
+        raise ApiError(
+            422,
+            f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(FAULT_KEYS))}",
+            "Invalid",
+        )
+    if not isinstance(body.get("name"), str):
+        raise ApiError(422, "name: Required value (a fault of the library)", "Invalid")
+    if body.get("target") is not None and not isinstance(body["target"], dict | str):
+        raise ApiError(422, "target: must be an object or a string", "Invalid")
+    for key in ("strength", "delay_s", "duration_s"):
+        value = body.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ApiError(422, f"{key}: must be a number", "Invalid")
+    return body
+
+
 async def _once(text: str) -> AsyncIterator[bytes]:
     yield text.encode()
 
@@ -566,6 +647,9 @@ def create_app(cluster: Cluster, truth_token: str | None = None) -> Starlette:
         Route("/livez", api.health, methods=["GET"]),
         Route("/readyz", api.health, methods=["GET"]),
         Route("/testbed/truth", api.truth, methods=["GET"]),
+        Route("/testbed/faults/catalogue", api.catalogue, methods=["GET"]),
+        Route("/testbed/faults", api.faults, methods=["GET", "POST", "DELETE"]),
+        Route("/testbed/faults/{fault_id}", api.fault, methods=["GET", "DELETE"]),
         Route("/api", api.dispatch, methods=methods),
         Route("/api/{path:path}", api.dispatch, methods=methods),
         Route("/apis", api.dispatch, methods=methods),

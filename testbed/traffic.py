@@ -295,8 +295,10 @@ class TrafficModel:
         for key, values in params.items():
             setattr(self, key, np.array(values, dtype=float))
         C, E = len(self.components), len(self.edges)
-        #: multiplies each application's load profile (load faults, demand drift)
+        #: multiplies each application's load profile: the product of every contributor's
+        #: factor (load faults, benign spikes and drift); see :meth:`set_load_factor`
         self.load_factor = np.ones(len(cluster.apps))
+        self._load_contrib: dict[str, np.ndarray] = {}
         #: what callers log when a call on an edge fails for a reason the fault library sets
         self.edge_error_message: dict[int, str] = {}
         #: share of calls on an edge rejected for credentials the callee does not accept
@@ -347,6 +349,23 @@ class TrafficModel:
     def _edge(self, src: int, dst: int, ratio: float, ns: str) -> int:
         self.edges.append(Edge(len(self.edges), src, dst, ratio, ns))
         return len(self.edges) - 1
+
+    def set_load_factor(self, contributor: str, app: int, factor: float) -> None:
+        """Set one contributor's multiplier of application ``app``'s load (1.0: no effect)."""
+        if factor < 0:
+            raise ValueError(f"a load factor cannot be negative ({factor})")
+        contrib = self._load_contrib.setdefault(contributor, np.ones(len(self.load_factor)))
+        contrib[app] = factor
+        product = np.ones(len(self.load_factor))
+        for values in self._load_contrib.values():
+            product = product * values
+        self.load_factor = product
+
+    def app_index(self, namespace: str) -> int:
+        for i, inst in enumerate(self.cluster.apps):
+            if inst.namespace == namespace:
+                return i
+        raise KeyError(namespace)
 
     def component_of(self, namespace: str, name: str) -> int:
         return self.index.get((namespace, name), -1)
@@ -411,7 +430,10 @@ class TrafficModel:
         factor = np.minimum(1.0, node_cap / np.maximum(node_demand, 1e-9))
         f_pod = np.maximum(factor[nidx], 1e-3)
 
-        avail = np.maximum(lim_eff - idle - stress, 1e-3)
+        # a stressor competes with requests for the container's CPU (fair shares), and an
+        # over-committed node gives each pod only its share of the CPU it wants
+        stress_share = stress * lim_eff / (stress + lim_eff + 1e-12)
+        avail = np.maximum(lim_eff * f_pod - idle - stress_share, 1e-3)
         rho_cpu = req_cpu / avail
         hold = service_s + self.down_latency[cidx]
         workers = self.workers[cidx]
