@@ -32,3 +32,14 @@ def test_readme_lists_every_testbed_command() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for name in testbed_group.commands:
         assert f"aiops testbed {name}" in readme
+
+
+def test_fault_catalogue_in_docs_matches_the_library() -> None:
+    from testbed.faults.docs import catalogue_markdown
+
+    text = (ROOT / "docs" / "faults.md").read_text(encoding="utf-8")
+    match = re.search(
+        r"<!-- fault-catalogue[^\n]*-->\n(.*?)\n<!-- /fault-catalogue -->", text, re.S
+    )
+    assert match, "docs/faults.md lost its catalogue markers"
+    assert match.group(1).strip() == catalogue_markdown().strip()
