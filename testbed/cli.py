@@ -116,6 +116,15 @@ def testbed_group() -> None:
     "if missing; default .aiops/testbed-truth-token).",
 )
 @click.option(
+    "--noise",
+    "noise_spec",
+    default="all",
+    show_default=True,
+    help="Benign noise: 'all', 'none' or a comma list of deploys, logs, cron, maintenance, "
+    "drift (innocent deploys, harmless log lines, hourly load spikes, node maintenance, "
+    "daily drift).",
+)
+@click.option(
     "--status-every",
     default=10.0,
     show_default=True,
@@ -133,12 +142,14 @@ def serve(
     tick: float,
     timing_items: tuple[str, ...],
     truth_token_file: str | None,
+    noise_spec: str,
     status_every: float,
 ) -> None:
     """Serve a testbed cluster's Kubernetes API and /metrics under live load."""
     from .app import NodePool
     from .cluster import Cluster
     from .load import parse_load_spec
+    from .noise import parse_noise
     from .runner import TestbedServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -150,7 +161,10 @@ def serve(
         if nodes is not None:
             first = specs[0].cluster.node_pools[0]
             pools = [NodePool(**{**first.model_dump(), "count": nodes})]
-        cluster = Cluster(specs, seed=seed, timing=timing, load=load, node_pools=pools, tick=tick)
+        benign = parse_noise(noise_spec)
+        cluster = Cluster(
+            specs, seed=seed, timing=timing, load=load, node_pools=pools, tick=tick, benign=benign
+        )
     except TestbedError as exc:
         raise click.ClickException(str(exc)) from None
     if host not in ("127.0.0.1", "localhost", "::1"):

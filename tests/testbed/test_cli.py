@@ -42,3 +42,10 @@ def test_serve_rejects_bad_options_before_starting() -> None:
     result = CliRunner().invoke(main, ["testbed", "serve", "--timing", "nonsense=3", "--port", "0"])
     assert result.exit_code != 0
     assert "unknown timing setting" in result.output
+
+
+def test_serve_rejects_an_unknown_noise_kind_naming_the_valid_ones() -> None:
+    result = CliRunner().invoke(main, ["testbed", "serve", "--noise", "logs,gremlins"])
+    assert result.exit_code != 0
+    assert "'gremlins'" in result.output
+    assert "deploys, logs, cron, maintenance, drift" in result.output
