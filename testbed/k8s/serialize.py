@@ -168,6 +168,7 @@ def pod_json(cluster: Cluster, pod: Pod) -> dict[str, Any]:
     if not spec.get("tolerations"):
         spec["tolerations"] = default_tolerations(cluster.timing.default_toleration_s)
     spec.setdefault("serviceAccountName", "default")
+    _service_account_volume(spec, pod.meta.uid)
     spec.setdefault("enableServiceLinks", True)
     spec.setdefault("priority", 0)
     if pod.node is not None:
@@ -179,6 +180,31 @@ def pod_json(cluster: Cluster, pod: Pod) -> dict[str, Any]:
         "spec": spec,
         "status": pod_status(cluster, pod),
     }
+
+
+SERVICE_ACCOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def _service_account_volume(spec: dict[str, Any], uid: str) -> None:
+    """The projected token volume the ServiceAccount admission plugin adds to every pod
+    (``kubectl drain`` and chaostoolkit-kubernetes read ``spec.volumes``)."""
+    name = f"kube-api-access-{uid.replace('-', '')[:5]}"
+    namespace = {
+        "path": "namespace",
+        "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"},
+    }
+    sources = [
+        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {"downwardAPI": {"items": [namespace]}},
+    ]
+    spec["volumes"] = [
+        *spec.get("volumes", []),
+        {"name": name, "projected": {"sources": sources, "defaultMode": 420}},
+    ]
+    mount = {"name": name, "readOnly": True, "mountPath": SERVICE_ACCOUNT_PATH}
+    for container in spec.get("containers", []):
+        container["volumeMounts"] = [*container.get("volumeMounts", []), mount]
 
 
 def pod_status(cluster: Cluster, pod: Pod) -> dict[str, Any]:
