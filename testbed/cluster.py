@@ -417,13 +417,26 @@ class Cluster:
         self.changed("pods", pod, "DELETED")
 
     def evict_pod(self, pod: Pod, grace: float | None = None) -> None:
-        """The Eviction API: delete gracefully unless a disruption budget forbids it."""
-        for pdb in self.pdbs_for(pod):
+        """The Eviction API: delete gracefully unless a disruption budget forbids it.
+
+        As the API server decides: a Pending or already terminating pod ignores budgets, and a
+        pod that is not Ready may go while its budget is healthy (``unhealthyPodEvictionPolicy``
+        IfHealthyBudget, the default; always with AlwaysAllow) without counting as a disruption.
+        """
+        budgets = [] if pod.phase == "Pending" or pod.deleting else self.pdbs_for(pod)
+        counted = []
+        for pdb in budgets:
             pdb.disrupted = {k: t for k, t in pdb.disrupted.items() if self.now - t < 120}
             status = controllers.pdb_status(self, pdb)
+            if not pod.ready and (
+                pdb.spec.get("unhealthyPodEvictionPolicy") == "AlwaysAllow"
+                or status["currentHealthy"] >= status["desiredHealthy"] > 0
+            ):
+                continue
             if status["disruptionsAllowed"] < 1:
                 raise EvictionBlocked(pdb.meta.name)
-        for pdb in self.pdbs_for(pod):
+            counted.append(pdb)
+        for pdb in counted:
             pdb.disrupted[pod.name] = self.now
             self.changed("poddisruptionbudgets", pdb)
         self.delete_pod(pod, grace, reason="Evicted")

@@ -559,6 +559,7 @@ class TestbedAPI:
                     delay_s=float(request_.get("delay_s") or 0.0),
                     duration_s=request_.get("duration_s"),
                     declare_only=bool(request_.get("declare_only")),
+                    root=request_.get("root"),
                     via="kubernetes" if request_.get("declare_only") else None,
                 )
                 return _json(fault.truth(), 201)
@@ -605,7 +606,16 @@ class TestbedAPI:
         return Response("ok", media_type="text/plain")
 
 
-FAULT_KEYS = {"name", "target", "namespace", "strength", "delay_s", "duration_s", "declare_only"}
+FAULT_KEYS = {
+    "name",
+    "target",
+    "namespace",
+    "strength",
+    "delay_s",
+    "duration_s",
+    "declare_only",
+    "root",
+}
 
 
 def _fault_request(body: Any) -> dict[str, Any]:
@@ -625,6 +635,10 @@ def _fault_request(body: Any) -> dict[str, Any]:
         raise ApiError(422, "name: Required value (a fault of the library)", "Invalid")
     if body.get("target") is not None and not isinstance(body["target"], dict | str):
         raise ApiError(422, "target: must be an object or a string", "Invalid")
+    if body.get("root") is not None and not isinstance(body["root"], str):
+        raise ApiError(422, "root: must be a string (comma-separated names)", "Invalid")
+    if body.get("root") is not None and not body.get("declare_only"):
+        raise ApiError(422, "root: only a declared fault names its root cause itself", "Invalid")
     for key in ("strength", "delay_s", "duration_s"):
         value = body.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):

@@ -3,7 +3,8 @@
 Per tick, vectorised over every pod:
 
 1. The load profile gives requests/s at each application's entry service (with seeded noise);
-   rates flow down the call graph (each call edge has a ratio of calls per request).
+   rates flow down the call graph (each call edge has a ratio of calls per request; calls an
+   edge loses never reach the callee).
 2. A service's rate is shared by the pods that serve it (Ready, selected by its Service). A pod
    whose port the Service does not reach, or on a dead node, refuses connections (503).
 3. Each pod is a queue: its CPU share (limit, and node contention when the node is over-committed)
@@ -395,8 +396,8 @@ class TrafficModel:
         for c in self.order:
             rate = lam[c]
             if rate > 0:
-                for _, d, ratio in self.components[c].callees:
-                    lam[d] += rate * ratio
+                for e, d, ratio in self.components[c].callees:
+                    lam[d] += rate * ratio * (1.0 - self.edge_loss[e])  # lost calls never arrive
 
         comp = A.comp[:n]
         has = comp >= 0

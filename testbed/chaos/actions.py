@@ -84,15 +84,19 @@ def declare_fault(
     target: Target = None,
     namespace: str | None = None,
     strength: float | str | None = None,
+    root: str | list[str] | None = None,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """Record the ground truth of fault ``name`` without applying it.
 
     For faults the experiment injects itself through the Kubernetes API; call it just before
-    the change. Returns the fault's truth record (its ``id`` among others).
+    the change. ``root`` names the root cause when the target alone does not (the nodes a
+    ``cordon-capacity`` experiment drains). Returns the fault's truth record.
     """
     body = _fault_body(name, target, namespace, strength) | {"declare_only": True}
+    if root:
+        body["root"] = root if isinstance(root, str) else ",".join(root)
     fault: dict[str, Any] = call(configuration, secrets, "POST", "/testbed/faults", body)
     log.info("declared %s (%s) on %s", fault["id"], name, fault["root_cause"]["name"])
     return fault

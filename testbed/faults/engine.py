@@ -128,6 +128,23 @@ class FaultEngine:
             return Target(ns, source=src, destination=dst), src
         return Target(ns), inst.spec.entry
 
+    def _check_root(self, fault: FaultDef, target: Target, root: str) -> str:
+        """A declared root cause must name nodes, pods or the service the fault says."""
+        names = [n.strip() for n in root.split(",") if n.strip()]
+        if not names:
+            raise FaultError("root: empty")
+        cluster = self.cluster
+        for name in names:
+            if fault.root == "node" and name not in cluster.nodes:
+                raise FaultError(f"root: no node {name!r}")
+            if (
+                fault.root == "pod"
+                and (target.namespace, name) not in cluster.pods
+                and (target.namespace, name) not in cluster.deployments
+            ):
+                raise FaultError(f"root: no pod or service {name!r} in {target.namespace}")
+        return ",".join(names)
+
     def _strength(self, fault: FaultDef, strength: float | None) -> float:
         if strength is None:
             return float(fault.strength.default)
@@ -154,10 +171,15 @@ class FaultEngine:
         via: Injection | None = None,
         declare_only: bool = False,
         source_object: str | None = None,
+        root: str | None = None,
     ) -> ActiveFault:
         """Validate, record and (at its onset) apply a fault; nothing changes if invalid."""
         fault_def = self.definition(name)
         resolved, root_name = self.resolve(fault_def, target, namespace)
+        if root is not None:
+            if not declare_only:
+                raise FaultError("only a declared fault names its root cause itself")
+            root_name = self._check_root(fault_def, resolved, root)
         value = self._strength(fault_def, strength)
         if delay_s < 0:
             raise FaultError(f"onset must not be in the past (delay {delay_s} s)")

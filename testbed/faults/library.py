@@ -464,7 +464,8 @@ FAULTS: dict[str, FaultDef] = {
             symptoms=(
                 "container_memory_working_set_bytes climbing towards the limit",
                 "OOMKilling node events; last terminated reason OOMKilled; restarts",
-                "503s and latency spikes while pods restart",
+                "503s while pods restart (from every pod at once when they started together); "
+                "latency up on the pods left serving",
             ),
             symptom_within_s=600,
             mitigations=("restart", "set_resources", "escalate"),
@@ -656,7 +657,7 @@ FAULTS: dict[str, FaultDef] = {
         ),
         FaultDef(
             name="cordon-capacity",
-            title="Cordoned nodes leave too little capacity",
+            title="Nodes cordoned and drained, the rest crowded",
             system_level="Virtualization",
             fault_type="Operation Error",
             target="app",
@@ -664,15 +665,21 @@ FAULTS: dict[str, FaultDef] = {
             injection="kubernetes",
             strength=Strength(1, 1, 1000, "nodes", "nodes left schedulable"),
             does="Cordons and drains all but `strength` nodes (chaostoolkit-kubernetes "
-            "cordon_node / drain_nodes); the remaining capacity cannot hold every pod.",
+            "cordon_node / drain_nodes): every pod on them is deleted at once and replaced on the "
+            "nodes left, which lose the application's spread; what they cannot hold (when the "
+            "pods' requests exceed their capacity) stays Pending.",
             symptoms=(
                 "NodeNotSchedulable events; kube_node_spec_unschedulable 1",
-                "FailedScheduling: Insufficient cpu; pods Pending",
-                "services whose pods stay Pending answer 503",
+                "Killing events for every pod on the cordoned nodes; their replacements on the "
+                "nodes left",
+                "503s while the replacements start; where the nodes left cannot hold every pod, "
+                "FailedScheduling: Insufficient cpu, pods Pending and their services answering 503",
             ),
             symptom_within_s=30,
             mitigations=("uncordon",),
-            mitigation_notes="Uncordon the nodes.",
+            mitigation_notes="Uncordon the nodes: capacity, and spread as pods are replaced, come "
+            "back. Where the nodes left hold every pod the SLOs recover once the replacements are "
+            "Ready, without the redundancy the other nodes gave.",
             apply=_cordon_capacity,
             revert=_uncordon,
         ),

@@ -972,10 +972,10 @@ def test_preferred_spread_puts_replicas_on_different_nodes() -> None:
 
 def test_freed_capacity_lets_a_pending_pod_schedule() -> None:
     cluster = _settled()
-    _deploy(cluster, "hog", 4, cpu="3")  # one per node: each node keeps under 1 CPU free
+    _deploy(cluster, "hog", 4, cpu="2")  # one per node: each node keeps under 2 CPUs free
     cluster.advance(15)
     assert len({p.node.name for p in _pods(cluster, "hog") if p.node is not None}) == 4
-    _deploy(cluster, "late", cpu="1")
+    _deploy(cluster, "late", cpu="2")
     cluster.advance(15)
     (late,) = _pods(cluster, "late")
     assert late.node is None and late.failed_scheduling is not None
