@@ -335,16 +335,20 @@ class Cluster:
         dt = self.tick if dt is None else float(dt)
         with self.lock:
             until = self.now + dt
+            # requests flow through the interval with the cluster as it stands at its start;
+            # what happens during it (timers, controllers) shapes the next interval, so a
+            # change at a tick boundary counts the same whatever the tick length
+            controllers.update_endpoints(self)
+            self.traffic.step(dt)
             self._run_timers(until)
             self.now = until
+            kubelet.enforce_memory(self)
             for hook in list(self.tick_hooks):
                 hook(self)
             controllers.node_lifecycle(self)
             controllers.reconcile(self)
             self.scheduler.schedule_pending()
             controllers.update_endpoints(self)
-            self.traffic.step(dt)
-            kubelet.enforce_memory(self)
             kubelet.write_logs(self)
             self.ticks += 1
             if self.ticks % 60 == 0:

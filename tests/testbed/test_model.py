@@ -55,6 +55,7 @@ def _settled(load: LoadProfile | None = None, **kwargs: Any) -> Cluster:
         return len(pods) == expected and all(p.ready for p in pods)
 
     _advance_until(cluster, settled, 120)
+    cluster.step()  # traffic over a tick follows the pods as they were at its start
     return cluster
 
 
@@ -1346,7 +1347,10 @@ def test_the_tick_length_does_not_change_rates_or_timing(tick: float) -> None:
 
     requests, cpu, grace = run(1.0)
     other_requests, other_cpu, other_grace = run(tick)
-    assert other_requests == pytest.approx(requests, rel=1e-6)
+    # successes and failures per edge are the same; which error code a failure gets in the
+    # tick where a node turns NotReady depends on where that tick's boundary falls
+    assert other_requests[:, 0] == pytest.approx(requests[:, 0], rel=1e-6)
+    assert other_requests[:, 1:].sum(axis=1) == pytest.approx(requests[:, 1:].sum(axis=1), rel=1e-6)
     assert other_cpu == pytest.approx(cpu, rel=0.02)
     assert grace == other_grace == 40
 
