@@ -11,6 +11,20 @@ if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; t
     echo "bootstrap: Python >= 3.11 is required (found $("$PY" --version 2>&1))" >&2
     exit 1
 fi
+# System packages the tests use for real: a Prometheus server (Debian package `prometheus`).
+# Installed only where apt-get is available and we are root; otherwise the tests that need it
+# are skipped with a reason naming the missing program.
+if ! command -v prometheus >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+        && [ "$(id -u)" = "0" ]; then
+    echo "bootstrap: installing the Debian package prometheus" >&2
+    if apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus \
+            >/dev/null; then
+        # the package may start a system service; the tests start their own servers
+        (command -v service >/dev/null 2>&1 && service prometheus stop >/dev/null 2>&1) || true
+    else
+        echo "bootstrap: could not install prometheus; the PromQL tests will be skipped" >&2
+    fi
+fi
 if [ ! -x "$VENV/bin/python" ]; then
     echo "bootstrap: creating $VENV" >&2
     "$PY" -m venv "$VENV"
