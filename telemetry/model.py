@@ -8,6 +8,10 @@ numbers came from. Rates are per second over the collector's rate window (like P
 Series names, used by the windowed store and the detectors, are ``kind/namespace/name/metric``:
 ``service/hotel/search/p99_ms``, ``node/-/pool-001/cpu_ratio``,
 ``edge/hotel/search>geo/error_ratio``.
+
+A view also carries what detectors do not watch but others need: each service's latency
+histogram over the rate window (``ServiceView.latency_buckets``, for exact SLO quantiles) and the
+Kubernetes events seen since the previous tick (``ClusterView.events``).
 """
 
 from __future__ import annotations
@@ -64,6 +68,9 @@ class ServiceView:
     replicas: float = 0.0
     ready_replicas: float = 0.0
     nodes: tuple[str, ...] = ()
+    latency_buckets: tuple[tuple[float, float], ...] = ()
+    """Requests/s into the service at or under each latency bound (ms), cumulative, ascending,
+    ending with ``inf``: the Istio histogram's bucket rates summed over callers and codes."""
 
     @property
     def key(self) -> str:
@@ -115,12 +122,43 @@ class EdgeView:
         return {m: float(getattr(self, m)) for m in EDGE_METRICS}
 
 
+@dataclass(frozen=True)
+class KubeEvent:
+    """One Kubernetes event (``core/v1``), as a source saw it.
+
+    ``kind``/``object_name`` name the involved object; times are epoch seconds (``None`` when
+    the event carries none); ``count`` grows when the API server folds repeats into it.
+    """
+
+    namespace: str
+    name: str
+    kind: str
+    object_name: str
+    type: str
+    reason: str
+    message: str
+    count: int = 1
+    first_seen: float | None = None
+    last_seen: float | None = None
+    component: str = ""
+    uid: str = ""
+    resource_version: str = ""
+
+    @property
+    def object_key(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.object_name}"
+
+
 SourceState = Literal["ok", "stale", "failing"]
 
 
 @dataclass
 class SourceStatus:
-    """How one source is doing: a failing source is retried with back-off, never fatal."""
+    """How one source is doing: a failing source is retried with back-off, never fatal.
+
+    ``stale``: the last attempt failed and the source's last good data stands in for it;
+    ``failing``: it failed and there is no good data young enough to stand in.
+    """
 
     name: str
     state: SourceState = "ok"
@@ -139,6 +177,8 @@ class ClusterView:
     nodes: dict[str, NodeView] = field(default_factory=dict)
     edges: dict[str, EdgeView] = field(default_factory=dict)
     sources: dict[str, SourceStatus] = field(default_factory=dict)
+    events: list[KubeEvent] = field(default_factory=list)
+    """Kubernetes events new or changed since the previous tick."""
 
     def call_graph(self) -> dict[str, set[str]]:
         """Callers to callees (``namespace/name`` keys) learned from the edges with traffic."""
@@ -181,6 +221,7 @@ __all__ = [
     "SERVICE_METRICS",
     "ClusterView",
     "EdgeView",
+    "KubeEvent",
     "NodeView",
     "ServiceView",
     "SourceState",
