@@ -24,7 +24,7 @@ from .model import (
 )
 from .rates import CounterWindow, counter_increase
 from .slo import ViewProvider, ViewSLOReader
-from .sources import KubernetesSource, LogLines, ScrapeSource, Source
+from .sources import KubernetesSource, LogLines, PrometheusSource, ScrapeSource, Source
 from .store import SeriesStore, SeriesWindow
 from .views import COUNTERS, GAUGES, HELD, ViewBuilder
 
@@ -46,6 +46,7 @@ __all__ = [
     "KubernetesSource",
     "LogLines",
     "NodeView",
+    "PrometheusSource",
     "Sample",
     "ScrapeSource",
     "SeriesStore",

@@ -3,6 +3,7 @@ API, Kubernetes events and pod logs."""
 
 from .base import Source
 from .kubernetes import KubernetesSource, LogLines
+from .prometheus_api import PrometheusSource
 from .scrape import ScrapeSource
 
-__all__ = ["KubernetesSource", "LogLines", "ScrapeSource", "Source"]
+__all__ = ["KubernetesSource", "LogLines", "PrometheusSource", "ScrapeSource", "Source"]
