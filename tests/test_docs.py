@@ -43,3 +43,11 @@ def test_fault_catalogue_in_docs_matches_the_library() -> None:
     )
     assert match, "docs/faults.md lost its catalogue markers"
     assert match.group(1).strip() == catalogue_markdown().strip()
+
+
+def test_forecasting_docs_list_every_watched_symptom() -> None:
+    from forecasting.monitor import SYMPTOMS
+
+    text = (ROOT / "docs" / "forecasting.md").read_text(encoding="utf-8")
+    for key in SYMPTOMS:
+        assert f"`{key}`" in text, f"docs/forecasting.md does not describe {key}"
