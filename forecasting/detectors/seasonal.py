@@ -54,7 +54,31 @@ class _SeasonalHistory:
             self.counts[:] = 0.0
 
 
-class SeasonalRobustZ:
+class _Seasonal:
+    """What the seasonal detectors share: the history by phase and the residuals' scale."""
+
+    def __init__(
+        self,
+        width: int,
+        season: int,
+        bins: int | None,
+        days: int,
+        spread: int,
+        alpha: float,
+        warmup: int,
+    ) -> None:
+        self._history = _SeasonalHistory(width, season, bins, days)
+        self._residuals = RobustEW(alpha, width)
+        self._spread = SlowSpread(width=width)
+        self.spread, self.warmup = spread, warmup
+
+    def resize(self, width: int) -> None:
+        self._history.resize(width)
+        self._residuals.resize(width)
+        self._spread.resize(width)
+
+
+class SeasonalRobustZ(_Seasonal):
     """``|x - median(same phase, previous days)| / robust scale of those residuals``."""
 
     name = "seasonal_z"
@@ -69,17 +93,12 @@ class SeasonalRobustZ:
         alpha: float = 0.01,
         warmup: int = 30,
     ) -> None:
-        self._history = _SeasonalHistory(width, season, bins, days)
-        self._residuals = RobustEW(alpha, width)
-        self._spread = SlowSpread(width=width)
-        self.spread, self.warmup = spread, warmup
+        super().__init__(width, season, bins, days, spread, alpha, warmup)
         self.baseline = np.full(width, np.nan)
         """The seasonal baseline used at the last tick (NaN until a day of history exists)."""
 
     def resize(self, width: int) -> None:
-        self._history.resize(width)
-        self._residuals.resize(width)
-        self._spread.resize(width)
+        super().resize(width)
         self.baseline = grown(self.baseline, width, np.nan)
 
     def update(self, values: np.ndarray) -> np.ndarray:
@@ -98,7 +117,7 @@ class SeasonalRobustZ:
         return np.where(ready, z, 0.0)
 
 
-class SeasonalEnvelope:
+class SeasonalEnvelope(_Seasonal):
     """Distance outside the range seen around the same phase, as a robust z-score.
 
     For each previous day, the range ``[min, max]`` of the bins within ``spread`` of the current
@@ -119,15 +138,7 @@ class SeasonalEnvelope:
         alpha: float = 0.01,
         warmup: int = 30,
     ) -> None:
-        self._history = _SeasonalHistory(width, season, bins, days)
-        self._residuals = RobustEW(alpha, width)
-        self._spread = SlowSpread(width=width)
-        self.spread, self.warmup = spread, warmup
-
-    def resize(self, width: int) -> None:
-        self._history.resize(width)
-        self._residuals.resize(width)
-        self._spread.resize(width)
+        super().__init__(width, season, bins, days, spread, alpha, warmup)
 
     def update(self, values: np.ndarray) -> np.ndarray:
         x = np.asarray(values, dtype=float)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from controlplane import ForecastError
+from forecasting.base import Forecast
 
 #: Minimum history, in seasons, that every forecaster here accepts.
 MIN_SEASONS = 2
@@ -60,6 +61,21 @@ def interval_offsets(
     lower = np.minimum.accumulate(np.quantile(errors, q_lo, axis=0))
     idx = np.minimum(np.arange(horizon), errors.shape[1] - 1)
     return lower[idx], upper[idx]
+
+
+def standardised_forecast(
+    mean: np.ndarray, errors: np.ndarray, level: float, scale: tuple[float, float]
+) -> Forecast:
+    """A forecast made on the standardised series, back on the original scale, with intervals
+    from the out-of-sample ``errors`` (see :func:`interval_offsets`)."""
+    lower, upper = interval_offsets(errors, level, len(mean))
+    mu, sd = scale
+    return Forecast(
+        mean=mu + sd * mean,
+        lower=mu + sd * (mean + lower),
+        upper=mu + sd * (mean + upper),
+        level=level,
+    )
 
 
 def windows(season: int) -> tuple[int, ...]:

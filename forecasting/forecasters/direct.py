@@ -30,7 +30,7 @@ from forecasting.base import Forecast
 from forecasting.forecasters._design import (
     Design,
     fit_profile,
-    interval_offsets,
+    standardised_forecast,
     validate_history,
     validate_request,
 )
@@ -203,14 +203,7 @@ class DirectForecaster:
         steps = np.arange(1, horizon + 1)
         z_hat = self._combine(d, origin, steps)[0]
         mean = d.profile.at(len(d.y) + steps - 1) + z_hat
-        lower, upper = interval_offsets(self._errors, level, horizon)
-        mu, sd = self._scale
-        return Forecast(
-            mean=mu + sd * mean,
-            lower=mu + sd * (mean + lower),
-            upper=mu + sd * (mean + upper),
-            level=level,
-        )
+        return standardised_forecast(mean, self._errors, level, self._scale)
 
 
 __all__ = ["DirectConfig", "DirectForecaster", "DirectModel"]

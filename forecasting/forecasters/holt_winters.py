@@ -18,7 +18,7 @@ from controlplane import ForecastError
 from forecasting.base import Forecast
 from forecasting.forecasters._design import (
     fit_profile,
-    interval_offsets,
+    standardised_forecast,
     validate_history,
     validate_request,
 )
@@ -161,14 +161,7 @@ class HoltWinters:
         h = np.arange(1, horizon + 1)
         phi = self._chosen[0, 3]
         mean = st.level[0] + np.cumsum(phi**h) * st.trend[0] + st.season[0, (st.t + h - 1) % m]
-        lower, upper = interval_offsets(self._errors, level, horizon)
-        mu, sd = self._scale
-        return Forecast(
-            mean=mu + sd * mean,
-            lower=mu + sd * (mean + lower),
-            upper=mu + sd * (mean + upper),
-            level=level,
-        )
+        return standardised_forecast(mean, self._errors, level, self._scale)
 
 
 __all__ = ["HoltWinters"]
