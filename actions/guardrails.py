@@ -1,0 +1,416 @@
+"""Guardrails: whether an action may run now, needs a person's approval, or is refused.
+
+Pure logic over the request, the :class:`~actions.observed.Observed` snapshot of its target, the
+:class:`GuardrailConfig` (from YAML, see ``actions/guardrails.example.yaml``), an
+:class:`~actions.history.ActionHistory` and the current time. Rules are checked in a fixed order
+and the first that decides names itself in the :class:`Verdict`:
+
+``no_cluster_change`` → ``already_satisfied`` → ``pause`` → ``namespace_pause`` →
+``protected_namespace`` → ``opt_out`` → ``replica_bounds`` → ``serving_to_zero`` →
+``max_disruption`` → ``cooldown`` → ``rate_limit`` → ``dry_run`` → ``approval``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from controlplane import (
+    ActionKind,
+    ActionRequest,
+    ConfigError,
+    PodDeletionState,
+    ReplicasState,
+    TargetKind,
+)
+
+from .catalogue import CATALOGUE
+from .history import ActionHistory
+from .observed import Observed, WorkloadSummary, workload_key
+
+__all__ = [
+    "Approval",
+    "Bounds",
+    "GuardrailConfig",
+    "Guardrails",
+    "OptOut",
+    "RateLimit",
+    "ReplicaBounds",
+    "Rule",
+    "Verdict",
+    "VerdictKind",
+    "load_guardrail_config",
+]
+
+TEMPLATE_CHANGES = frozenset(
+    {ActionKind.RESTART, ActionKind.ROLLBACK, ActionKind.SET_RESOURCES, ActionKind.MOVE}
+)
+"""Actions that roll a Deployment's pods (within its ``maxUnavailable``)."""
+
+
+class Rule(StrEnum):
+    NO_CLUSTER_CHANGE = "no_cluster_change"
+    ALREADY_SATISFIED = "already_satisfied"
+    PAUSE = "pause"
+    NAMESPACE_PAUSE = "namespace_pause"
+    PROTECTED_NAMESPACE = "protected_namespace"
+    OPT_OUT = "opt_out"
+    REPLICA_BOUNDS = "replica_bounds"
+    SERVING_TO_ZERO = "serving_to_zero"
+    MAX_DISRUPTION = "max_disruption"
+    COOLDOWN = "cooldown"
+    RATE_LIMIT = "rate_limit"
+    DRY_RUN = "dry_run"
+    APPROVAL = "approval"
+
+
+class VerdictKind(StrEnum):
+    ALLOWED = "allowed"
+    NEEDS_APPROVAL = "needs_approval"
+    REFUSED = "refused"
+    DRY_RUN = "dry_run"
+
+
+class Verdict(BaseModel):
+    """What the guardrails decided, which rule decided it, and why (for people and the audit)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    outcome: VerdictKind
+    rule: Rule
+    reason: str
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome is VerdictKind.ALLOWED
+
+
+# -- configuration -------------------------------------------------------------------------------
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Bounds(_Config):
+    min: int = Field(default=0, ge=0)
+    max: int = Field(default=20, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} exceeds max {self.max}")
+        return self
+
+
+class ReplicaBounds(_Config):
+    default: Bounds = Bounds()
+    services: dict[str, Bounds] = Field(default_factory=dict)
+    """Per Deployment, keyed ``namespace/name``."""
+
+    def bounds_for(self, namespace: str, name: str) -> Bounds:
+        return self.services.get(workload_key(namespace, name), self.default)
+
+
+class RateLimit(_Config):
+    max_actions: int = Field(default=20, ge=0)
+    window_seconds: float = Field(default=3600.0, gt=0)
+
+
+class OptOut(_Config):
+    annotation: str = "aiops.io/opt-out"
+    """Targets (and the Deployments an action touches) annotated with this = ``"true"``."""
+    targets: list[str] = Field(default_factory=list)
+    """Targets as ``kind/namespace/name`` (``deployment/hotel/frontend``) or ``node/NAME``."""
+
+
+_UNATTENDED = [
+    ActionKind.SCALE,
+    ActionKind.RESTART,
+    ActionKind.DELETE_POD,
+    ActionKind.CORDON,
+    ActionKind.UNCORDON,
+]
+_NEEDS_APPROVAL = [
+    ActionKind.ROLLBACK,
+    ActionKind.DRAIN,
+    ActionKind.SET_RESOURCES,
+    ActionKind.MOVE,
+    ActionKind.REVERT_PORT,
+]
+
+
+class Approval(_Config):
+    """Which kinds run unattended; every other cluster-changing kind waits for a person."""
+
+    unattended: list[ActionKind] = Field(default_factory=lambda: list(_UNATTENDED))
+    needs_approval: list[ActionKind] = Field(default_factory=lambda: list(_NEEDS_APPROVAL))
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> Self:
+        both = sorted(set(self.unattended) & set(self.needs_approval))
+        if both:
+            raise ValueError(f"kinds both unattended and needing approval: {both}")
+        return self
+
+    def needs_person(self, kind: ActionKind) -> bool:
+        return kind not in self.unattended
+
+
+class GuardrailConfig(_Config):
+    """Every guardrail's setting; the defaults apply when no file is given."""
+
+    dry_run: bool = False
+    paused: bool = False
+    paused_namespaces: list[str] = Field(default_factory=list)
+    protected_namespaces: list[str] = Field(
+        default_factory=lambda: ["kube-system", "kube-public", "kube-node-lease"]
+    )
+    opt_out: OptOut = OptOut()
+    replicas: ReplicaBounds = ReplicaBounds()
+    never_scale_serving_to_zero: bool = True
+    max_disruption: float = Field(default=0.5, gt=0, le=1)
+    """The largest share of a Deployment's pods an action may leave unavailable at once."""
+    cooldown_seconds: float = Field(default=300.0, ge=0)
+    rate_limit: RateLimit = RateLimit()
+    approval: Approval = Approval()
+
+    @classmethod
+    def from_yaml(cls, text: str, source: str = "guardrails") -> GuardrailConfig:
+        """Parse YAML; an invalid document raises :class:`ConfigError` naming the fields."""
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            fields = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'document'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ConfigError(f"{source}: {fields}") from exc
+
+
+def load_guardrail_config(path: str | Path | None = None) -> GuardrailConfig:
+    """The config in ``path`` (YAML), or the documented defaults when ``path`` is ``None``."""
+    if path is None:
+        return GuardrailConfig()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read guardrail config {path}: {exc}") from exc
+    return GuardrailConfig.from_yaml(text, source=str(path))
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+
+
+def _refused(rule: Rule, reason: str) -> Verdict:
+    return Verdict(outcome=VerdictKind.REFUSED, rule=rule, reason=reason)
+
+
+def _newly_down(
+    request: ActionRequest, observed: Observed
+) -> Iterator[tuple[WorkloadSummary, int]]:
+    """Each Deployment the action touches, and how many of its available pods it takes down."""
+    if request.kind in TEMPLATE_CHANGES:
+        for summary in observed.workloads:
+            if summary.ref == request.target:
+                down_now = max(0, summary.replicas - summary.available)
+                yield summary, max(0, min(summary.max_unavailable, summary.replicas) - down_now)
+    elif isinstance(request.desired, PodDeletionState) and observed.pod is not None:
+        pod = observed.pod
+        owner = observed.summary(pod.workload) if pod.workload else None
+        if owner is not None:
+            yield owner, int(pod.ready and not pod.deleting)
+    elif request.kind is ActionKind.DRAIN and observed.node is not None:
+        for summary in observed.workloads:
+            yield (
+                summary,
+                sum(p.ready for p in observed.node.evictable if p.workload == summary.key),
+            )
+
+
+class Guardrails:
+    """Evaluates requests against one :class:`GuardrailConfig`."""
+
+    def __init__(self, config: GuardrailConfig | None = None) -> None:
+        self.config = config or GuardrailConfig()
+
+    @classmethod
+    def from_file(cls, path: str | Path | None) -> Guardrails:
+        return cls(load_guardrail_config(path))
+
+    def evaluate(
+        self, request: ActionRequest, observed: Observed, history: ActionHistory, now: float
+    ) -> Verdict:
+        """The verdict on running ``request`` against ``observed`` at time ``now``."""
+        spec = CATALOGUE[request.kind]
+        if not spec.changes_cluster:
+            return Verdict(
+                outcome=VerdictKind.ALLOWED,
+                rule=Rule.NO_CLUSTER_CHANGE,
+                reason=f"{request.kind} makes no cluster call",
+            )
+        if spec.is_satisfied(request, observed):
+            return Verdict(
+                outcome=VerdictKind.ALLOWED,
+                rule=Rule.ALREADY_SATISFIED,
+                reason=f"{request.target} is already in the desired state: nothing will be sent",
+            )
+        checks: list[Callable[[ActionRequest, Observed], Verdict | None]] = [
+            self._pause,
+            self._namespace_pause,
+            self._protected,
+            self._opt_out,
+            self._replica_bounds,
+            self._serving_to_zero,
+            self._disruption,
+            lambda r, o: self._cooldown(r, o, history, now),
+            lambda r, o: self._rate_limit(history, now),
+        ]
+        for check in checks:
+            verdict = check(request, observed)
+            if verdict is not None:
+                return verdict
+        return self._approval(request)
+
+    # -- the rules, in order ---------------------------------------------------------------------
+
+    def _pause(self, request: ActionRequest, observed: Observed) -> Verdict | None:
+        if self.config.paused:
+            return _refused(Rule.PAUSE, "actions are paused for the whole cluster")
+        return None
+
+    @staticmethod
+    def _namespaces(request: ActionRequest, observed: Observed) -> set[str]:
+        """Namespaces the action disrupts: the target's, or a drained node's pods'."""
+        if request.target.namespace:
+            return {request.target.namespace}
+        if request.kind is ActionKind.DRAIN and observed.node is not None:
+            return {p.namespace for p in observed.node.evictable}
+        return set()
+
+    def _namespace_pause(self, request: ActionRequest, observed: Observed) -> Verdict | None:
+        paused = sorted(self._namespaces(request, observed) & set(self.config.paused_namespaces))
+        if paused:
+            return _refused(Rule.NAMESPACE_PAUSE, f"actions are paused in namespace {paused[0]}")
+        return None
+
+    def _protected(self, request: ActionRequest, observed: Observed) -> Verdict | None:
+        hit = sorted(self._namespaces(request, observed) & set(self.config.protected_namespaces))
+        if hit:
+            reason = f"{request.kind} would act in protected namespace {hit[0]}"
+            return _refused(Rule.PROTECTED_NAMESPACE, reason)
+        return None
+
+    def _opt_out(self, request: ActionRequest, observed: Observed) -> Verdict | None:
+        opt = self.config.opt_out
+        marked = set(opt.targets)
+        if str(request.target) in marked or observed.annotations.get(opt.annotation) == "true":
+            return _refused(Rule.OPT_OUT, f"{request.target} opted out of automated actions")
+        for summary in observed.workloads:
+            if str(summary.ref) in marked or summary.annotations.get(opt.annotation) == "true":
+                return _refused(
+                    Rule.OPT_OUT,
+                    f"{request.kind} would disrupt {summary.ref}, which opted out of automated "
+                    "actions",
+                )
+        return None
+
+    def _replica_bounds(self, request: ActionRequest, observed: Observed) -> Verdict | None:
+        if not isinstance(request.desired, ReplicasState):
+            return None
+        target = request.target
+        bounds = self.config.replicas.bounds_for(target.namespace or "", target.name)
+        wanted = request.desired.replicas
+        if not bounds.min <= wanted <= bounds.max:
+            return _refused(
+                Rule.REPLICA_BOUNDS,
+                f"{wanted} replicas is outside the bounds {bounds.min}..{bounds.max} of {target}",
+            )
+        return None
+
+    def _serving_to_zero(self, request: ActionRequest, observed: Observed) -> Verdict | None:
+        if not (
+            self.config.never_scale_serving_to_zero
+            and isinstance(request.desired, ReplicasState)
+            and request.desired.replicas == 0
+            and observed.workload is not None
+            and observed.workload.services
+        ):
+            return None
+        services = ", ".join(observed.workload.services)
+        return _refused(
+            Rule.SERVING_TO_ZERO,
+            f"{request.target} serves Service(s) {services}: it is never scaled to zero",
+        )
+
+    def _disruption(self, request: ActionRequest, observed: Observed) -> Verdict | None:
+        limit = self.config.max_disruption
+        for summary, newly in _newly_down(request, observed):
+            if newly <= 0 or summary.replicas <= 0:
+                continue
+            down = max(0, summary.replicas - summary.available) + newly
+            if down / summary.replicas > limit:
+                return _refused(
+                    Rule.MAX_DISRUPTION,
+                    f"{request.kind} would leave {summary.ref} with {summary.replicas - down} of "
+                    f"{summary.replicas} pods available ({down / summary.replicas:.0%} down; "
+                    f"at most {limit:.0%} at once)",
+                )
+        return None
+
+    def _cooldown(
+        self, request: ActionRequest, observed: Observed, history: ActionHistory, now: float
+    ) -> Verdict | None:
+        cooldown = self.config.cooldown_seconds
+        targets = [request.target]
+        if request.target.kind is TargetKind.POD:
+            targets += [s.ref for s in observed.workloads]
+        for target in targets:
+            last = history.last_action_at(target)
+            if last is not None and now - last < cooldown:
+                return _refused(
+                    Rule.COOLDOWN,
+                    f"{target} was acted on {now - last:.0f} s ago; cooldown is {cooldown:.0f} s",
+                )
+        return None
+
+    def _rate_limit(self, history: ActionHistory, now: float) -> Verdict | None:
+        limit = self.config.rate_limit
+        count = history.count_since(now - limit.window_seconds)
+        if count >= limit.max_actions:
+            return _refused(
+                Rule.RATE_LIMIT,
+                f"{count} actions in the last {limit.window_seconds:.0f} s "
+                f"(limit {limit.max_actions})",
+            )
+        return None
+
+    def _approval(self, request: ActionRequest) -> Verdict:
+        needs = self.config.approval.needs_person(request.kind)
+        if self.config.dry_run:
+            would = "need a person's approval" if needs else "be allowed"
+            return Verdict(
+                outcome=VerdictKind.DRY_RUN,
+                rule=Rule.DRY_RUN,
+                reason=f"dry run: {request.kind} on {request.target} would {would}",
+            )
+        if needs:
+            return Verdict(
+                outcome=VerdictKind.NEEDS_APPROVAL,
+                rule=Rule.APPROVAL,
+                reason=f"{request.kind} needs a person's approval",
+            )
+        return Verdict(
+            outcome=VerdictKind.ALLOWED,
+            rule=Rule.APPROVAL,
+            reason=f"{request.kind} is safe to take unattended within the guardrails",
+        )
