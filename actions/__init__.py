@@ -13,6 +13,7 @@ The executor-facing API::
 """
 
 from actions.catalogue import CATALOGUE, VALIDATION_RULE, ActionSpec, Risk, get_spec, parse_request
+from actions.executor import Executor, StoreActionHistory
 from actions.guardrails import (
     Approval,
     Bounds,
@@ -43,6 +44,7 @@ __all__ = [
     "Approval",
     "Bounds",
     "EvictionPolicy",
+    "Executor",
     "GuardrailConfig",
     "Guardrails",
     "InMemoryActionHistory",
@@ -54,6 +56,7 @@ __all__ = [
     "ResultStatus",
     "Risk",
     "Rule",
+    "StoreActionHistory",
     "Verdict",
     "VerdictKind",
     "api_client",

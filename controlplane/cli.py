@@ -1,13 +1,14 @@
 """The ``aiops`` command: every entry point of the project.
 
-Today: ``aiops testbed ...`` (serve the simulated cluster). Later issues add the control loop,
-evaluation, the API and chat here.
+Today: ``aiops testbed ...`` (serve the simulated cluster) and ``aiops db ...`` (the control
+plane's database). Later issues add the control loop, evaluation, the API and chat here.
 """
 
 from __future__ import annotations
 
 import click
 
+from controlplane.db_cli import db_group
 from testbed.cli import testbed_group
 
 
@@ -18,6 +19,7 @@ def main() -> None:
 
 
 main.add_command(testbed_group)
+main.add_command(db_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,9 @@ wrapped at the boundary with their cause kept (``raise ActionFailed(...) from ex
     ├── TelemetryError
     ├── ForecastError
     ├── StoreError
+    │   ├── RecordNotFound
+    │   ├── IllegalTransition
+    │   └── StaleEpoch
     ├── AgentError
     │   ├── LLMUnavailable
     │   └── InvalidModelOutput
@@ -27,9 +30,12 @@ __all__ = [
     "AgentError",
     "ConfigError",
     "ForecastError",
+    "IllegalTransition",
     "InvalidModelOutput",
     "LLMUnavailable",
     "PreconditionFailed",
+    "RecordNotFound",
+    "StaleEpoch",
     "StoreError",
     "TelemetryError",
 ]
@@ -61,6 +67,45 @@ class ForecastError(AIOpsError):
 
 class StoreError(AIOpsError):
     """The persistence layer failed to read or write (database unreachable, conflict)."""
+
+
+class RecordNotFound(StoreError):
+    """No stored record has this id; ``kind`` names the table (incident, action, approval)."""
+
+    def __init__(self, kind: str, record_id: str) -> None:
+        super().__init__(f"no {kind} with id {record_id!r}")
+        self.kind = kind
+        self.record_id = record_id
+
+
+class IllegalTransition(StoreError):
+    """A stored record may not move from its current state to the requested one.
+
+    ``subject`` names the record (``incident 1f3a...``), ``current`` and ``target`` the states.
+    """
+
+    def __init__(self, subject: str, current: str, target: str, allowed: list[str]) -> None:
+        allowed_text = ", ".join(allowed) if allowed else "nothing (final state)"
+        super().__init__(
+            f"{subject}: illegal transition {current} -> {target} (allowed from {current}: "
+            f"{allowed_text})"
+        )
+        self.subject = subject
+        self.current = current
+        self.target = target
+
+
+class StaleEpoch(StoreError):
+    """A write carried a leader epoch older than the newest one issued for its lease (fencing)."""
+
+    def __init__(self, lease: str, epoch: int, current: int) -> None:
+        super().__init__(
+            f"stale epoch {epoch} for lease {lease!r}: epoch {current} has been issued since; "
+            "this process is no longer the leader"
+        )
+        self.lease = lease
+        self.epoch = epoch
+        self.current = current
 
 
 class AgentError(AIOpsError):

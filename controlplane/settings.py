@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     http_timeout_seconds: float = Field(default=5.0, gt=0)
     data_dir: Path = Path(".aiops")
+    guardrails_file: Path | None = None
+    """The guardrails' YAML config (``actions/guardrails.example.yaml``); built-in defaults if
+    unset."""
 
     @field_validator("log_level", mode="before")
     @classmethod

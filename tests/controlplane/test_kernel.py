@@ -30,6 +30,7 @@ from controlplane import (
     FaultType,
     ForecastError,
     Hypothesis,
+    IllegalTransition,
     Incident,
     IncidentState,
     InvalidModelOutput,
@@ -39,6 +40,7 @@ from controlplane import (
     PlacementState,
     PodDeletionState,
     PreconditionFailed,
+    RecordNotFound,
     ReplicasState,
     ResourcesState,
     RestartState,
@@ -49,6 +51,7 @@ from controlplane import (
     Signal,
     SLOReader,
     SLOStatus,
+    StaleEpoch,
     StoreError,
     SystemClock,
     SystemLevel,
@@ -451,6 +454,9 @@ def test_desired_state_round_trips_through_action() -> None:
         (TelemetryError, AIOpsError),
         (ForecastError, AIOpsError),
         (StoreError, AIOpsError),
+        (RecordNotFound, StoreError),
+        (IllegalTransition, StoreError),
+        (StaleEpoch, StoreError),
         (AgentError, AIOpsError),
         (LLMUnavailable, AgentError),
         (InvalidModelOutput, AgentError),
@@ -475,6 +481,19 @@ def test_telemetry_error_attributes() -> None:
     assert error.source == "http://testbed/metrics"
     assert error.reason == "connection refused"
     assert "connection refused" in str(error)
+
+
+def test_store_error_attributes() -> None:
+    missing = RecordNotFound("incident", "abc")
+    assert (missing.kind, missing.record_id) == ("incident", "abc")
+    illegal = IllegalTransition("incident abc", "resolved", "verifying", ["open"])
+    assert (illegal.current, illegal.target) == ("resolved", "verifying")
+    assert "allowed from resolved: open" in str(illegal)
+    final = IllegalTransition("action x", "succeeded", "running", [])
+    assert "nothing (final state)" in str(final)
+    stale = StaleEpoch("controlplane", 3, 5)
+    assert (stale.lease, stale.epoch, stale.current) == ("controlplane", 3, 5)
+    assert "stale epoch 3" in str(stale)
 
 
 def test_action_rejected_rule() -> None:

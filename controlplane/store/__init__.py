@@ -1,0 +1,74 @@
+"""Persistence: SQLAlchemy models, Alembic migrations and repositories over SQLite or PostgreSQL.
+
+Part of the kernel: it imports only the kernel's modules, pydantic, SQLAlchemy and Alembic.
+Import public names from here (``from controlplane.store import Store, make_engine``). Nothing
+connects at import time; :func:`make_engine` and :meth:`Store.open` are called at entry points.
+"""
+
+from controlplane.store.actions import ActionRepository
+from controlplane.store.approvals import ApprovalRepository
+from controlplane.store.audit import AuditLog
+from controlplane.store.decisions import DecisionRepository
+from controlplane.store.engine import (
+    BUSY_TIMEOUT_MS,
+    SQLITE_PRAGMAS,
+    describe_url,
+    make_engine,
+    store_errors,
+)
+from controlplane.store.fencing import DEFAULT_LEASE, Fencing
+from controlplane.store.incidents import IncidentRepository
+from controlplane.store.migrate import (
+    MigrationReport,
+    current_revision,
+    head_revision,
+    schema_diff,
+    upgrade,
+)
+from controlplane.store.records import (
+    ACTION_TRANSITIONS,
+    FINAL_ACTION_STATUSES,
+    UNFINISHED_ACTION_STATUSES,
+    ActionRecord,
+    ActionStatus,
+    Approval,
+    ApprovalDecision,
+    AuditEvent,
+    Claim,
+    VerdictKind,
+)
+from controlplane.store.session import Store, Transaction
+from controlplane.store.signals import SignalRepository
+
+__all__ = [
+    "ACTION_TRANSITIONS",
+    "BUSY_TIMEOUT_MS",
+    "DEFAULT_LEASE",
+    "FINAL_ACTION_STATUSES",
+    "SQLITE_PRAGMAS",
+    "UNFINISHED_ACTION_STATUSES",
+    "ActionRecord",
+    "ActionRepository",
+    "ActionStatus",
+    "Approval",
+    "ApprovalDecision",
+    "ApprovalRepository",
+    "AuditEvent",
+    "AuditLog",
+    "Claim",
+    "DecisionRepository",
+    "Fencing",
+    "IncidentRepository",
+    "MigrationReport",
+    "SignalRepository",
+    "Store",
+    "Transaction",
+    "VerdictKind",
+    "current_revision",
+    "describe_url",
+    "head_revision",
+    "make_engine",
+    "schema_diff",
+    "store_errors",
+    "upgrade",
+]
