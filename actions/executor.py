@@ -247,6 +247,8 @@ class Executor:
         return self._apply(record, observed, epoch)
 
     def _apply(self, record: ActionRecord, observed: Observed, epoch: int | None) -> ActionRecord:
+        spec = get_spec(record.request.kind)
+        inverse = spec.inverse(record.request, observed, at=self.clock.now())
         try:
             result = self.backend.apply(record.request, observed)
         except ActionError as exc:
@@ -258,12 +260,18 @@ class Executor:
                 epoch=epoch,
                 lease=self.lease,
             )
-        return self._finish(record, result, epoch)
+        return self._finish(record, result, inverse, epoch)
 
     def _finish(
-        self, record: ActionRecord, result: ActionResult, epoch: int | None
+        self,
+        record: ActionRecord,
+        result: ActionResult,
+        inverse: ActionRequest | None,
+        epoch: int | None,
     ) -> ActionRecord:
         body = result.model_dump(mode="json")
+        # the undo, computed from the state before the action (the verifier's no-regression)
+        body["inverse"] = None if inverse is None else inverse.model_dump(mode="json")
         if not result.done:
             left = ", ".join(result.remaining) or "unknown"
             return self.store.record_result(

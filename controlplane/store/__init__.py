@@ -18,6 +18,7 @@ from controlplane.store.engine import (
 )
 from controlplane.store.fencing import DEFAULT_LEASE, Fencing
 from controlplane.store.incidents import IncidentRepository
+from controlplane.store.leases import LeaseRepository
 from controlplane.store.migrate import (
     MigrationReport,
     current_revision,
@@ -35,6 +36,7 @@ from controlplane.store.records import (
     ApprovalDecision,
     AuditEvent,
     Claim,
+    Lease,
     VerdictKind,
 )
 from controlplane.store.session import Store, Transaction
@@ -59,6 +61,8 @@ __all__ = [
     "DecisionRepository",
     "Fencing",
     "IncidentRepository",
+    "Lease",
+    "LeaseRepository",
     "MigrationReport",
     "SignalRepository",
     "Store",

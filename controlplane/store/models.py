@@ -42,6 +42,7 @@ __all__ = [
     "FencingRow",
     "IncidentRow",
     "IncidentSignalRow",
+    "LeaseRow",
     "SignalRow",
     "TimelineRow",
 ]
@@ -231,3 +232,22 @@ class FencingRow(Base):
     name: Mapped[str] = mapped_column(NAME, primary_key=True)
     epoch: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[float]
+
+
+class LeaseRow(Base):
+    """One row per lease: who holds it, under which fencing epoch, and until when.
+
+    Free when ``expires_at`` is past; a holder that released it set ``expires_at`` to
+    ``renewed_at`` (a renewal always leaves them ``ttl`` apart).
+    """
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    holder: Mapped[str] = mapped_column(NAME)
+    """The process that holds (or last held) the lease."""
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    """The fencing epoch issued when this holder took the lease."""
+    acquired_at: Mapped[float]
+    renewed_at: Mapped[float]
+    expires_at: Mapped[float]

@@ -1,4 +1,4 @@
-"""What the store keeps beside the domain types: action records, approvals, audit events.
+"""What the store keeps beside the domain types: action records, approvals, audit events, leases.
 
 Frozen pydantic models, like the domain types, so the API can serve them as they are. An
 action's life is a small state machine, :data:`ACTION_TRANSITIONS`::
@@ -33,6 +33,7 @@ __all__ = [
     "ApprovalDecision",
     "AuditEvent",
     "Claim",
+    "Lease",
     "VerdictKind",
 ]
 
@@ -143,3 +144,24 @@ class AuditEvent(_Record):
     kind: str
     subject_id: str | None = None
     details: dict[str, Any]
+
+
+class Lease(_Record):
+    """A leader lease as stored: who holds it, under which fencing epoch, until when."""
+
+    name: str
+    holder: str
+    epoch: int
+    """The fencing epoch issued when ``holder`` took the lease."""
+    acquired_at: float
+    renewed_at: float
+    expires_at: float
+
+    def expired(self, now: float) -> bool:
+        """Free to take at ``now``: past its expiry (or released)."""
+        return self.expires_at <= now
+
+    @property
+    def released(self) -> bool:
+        """Given up by its holder (a release sets ``expires_at`` to ``renewed_at``)."""
+        return self.expires_at == self.renewed_at

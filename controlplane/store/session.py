@@ -33,6 +33,7 @@ from controlplane.store.decisions import DecisionRepository
 from controlplane.store.engine import WRITE, make_engine, store_errors
 from controlplane.store.fencing import DEFAULT_LEASE, Fencing
 from controlplane.store.incidents import IncidentRepository
+from controlplane.store.leases import LeaseRepository
 from controlplane.store.migrate import upgrade
 from controlplane.store.records import ActionRecord, ActionStatus, Claim, VerdictKind
 from controlplane.store.signals import SignalRepository
@@ -53,6 +54,10 @@ class Transaction:
     @cached_property
     def fencing(self) -> Fencing:
         return Fencing(self.session, self.clock)
+
+    @cached_property
+    def leases(self) -> LeaseRepository:
+        return LeaseRepository(self.session)
 
     @cached_property
     def incidents(self) -> IncidentRepository:

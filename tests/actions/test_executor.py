@@ -172,6 +172,8 @@ def test_an_allowed_action_runs_once_with_its_intent_first(
     assert record.status is ActionStatus.SUCCEEDED, record
     assert replicas(testbed.cluster, "search") == 3
     assert record.result is not None and record.result["status"] == "applied"
+    inverse = record.result["inverse"]  # the undo, from the state before: back to 2 replicas
+    assert inverse["kind"] == "scale" and inverse["desired"]["replicas"] == 2
     assert audit_kinds(store, record.id) == [
         "action.claimed",
         "action.approved",
