@@ -4,9 +4,9 @@
 venv:
 	@./scripts/bootstrap.sh
 
-# The main job: today, the testbed cluster serving the Kubernetes API under live load.
+# The main job: the control plane healing an embedded testbed (a fault injected after an hour).
 run: venv
-	.venv/bin/aiops testbed serve --host 127.0.0.1 --port 8080 --speed 1 --load diurnal
+	.venv/bin/aiops run --embedded --fault bad-release
 
 # The test suite (CI runs exactly this through .ci/run).
 test: venv

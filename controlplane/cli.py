@@ -1,7 +1,7 @@
 """The ``aiops`` command: every entry point of the project.
 
-Today: ``aiops testbed ...`` (serve the simulated cluster) and ``aiops db ...`` (the control
-plane's database). Later issues add the control loop, evaluation, the API and chat here.
+``aiops run`` (the control loop), ``aiops testbed ...`` (serve the simulated cluster) and
+``aiops db ...`` (the control plane's database).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from controlplane.db_cli import db_group
+from controlplane.run_cli import run_command
 from testbed.cli import testbed_group
 
 
@@ -20,6 +21,7 @@ def main() -> None:
 
 main.add_command(testbed_group)
 main.add_command(db_group)
+main.add_command(run_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

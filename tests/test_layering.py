@@ -95,3 +95,36 @@ def test_the_rules_can_fail(tmp_path: Path) -> None:
     bad.write_text("from controlplane.domain import SLO\nimport testbed.cluster\n")
     assert imported_packages(bad) == {"controlplane", "testbed"}
     assert imported_modules(bad) == {"controlplane.domain", "testbed.cluster"}
+
+
+AGENTS = sorted((ROOT / "agents").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", AGENTS, ids=str)
+def test_agents_never_import_the_testbed_or_the_top(path: Path) -> None:
+    assert imported_packages(path) <= {
+        "controlplane",
+        "telemetry",
+        "forecasting",
+        "actions",
+        "agents",
+    }
+    assert not {"controlplane.loop", "controlplane.runtime", "controlplane.cli"} & _modules(path)
+
+
+@pytest.mark.parametrize("path", AGENTS, ids=str)
+def test_agents_never_reach_the_ground_truth(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    for forbidden in ("chaos-mesh.org", "/testbed/", "truth_token", "TESTBED_TRUTH"):
+        assert forbidden not in text, f"{path} names {forbidden}"
+
+
+def _modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+    return found

@@ -1,0 +1,63 @@
+"""The policy interface the loop and the evaluation harness share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from controlplane.domain import ActionRequest, Decision, Incident
+from controlplane.exceptions import ConfigError
+from telemetry import ClusterView
+
+from ..analysis import Analysis
+
+__all__ = ["Policy", "PolicyContext", "make_policy", "tried_key"]
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """What a policy may read besides the incident and its analysis.
+
+    ``tried``: idempotency keys of actions already tried for this incident (refused, failed or
+    undone), which a policy must not choose again.
+    """
+
+    view: ClusterView
+    now: float
+    tried: frozenset[str] = field(default_factory=frozenset)
+
+    def was_tried(self, action: ActionRequest) -> bool:
+        """Whether ``action`` (or, for a restart or pod deletion, one like it) was tried."""
+        return action.idempotency_key in self.tried or tried_key(action) in self.tried
+
+
+def tried_key(action: ActionRequest) -> str:
+    """What marks an action as tried besides its idempotency key: a restart or a pod deletion
+    carries a fresh timestamp or uid each time, so it counts per kind and target."""
+    return f"{action.kind} {action.target}"
+
+
+class Policy(Protocol):
+    """Decides what to do about one incident."""
+
+    name: str
+
+    def decide(self, incident: Incident, analysis: Analysis, context: PolicyContext) -> Decision:
+        """A decision: the candidates offered (in order) and the one chosen (or none)."""
+        ...
+
+
+def make_policy(name: str) -> Policy:
+    """The policy called ``name`` (``noop``, ``threshold``, ``rules``)."""
+    from agents.policies.simple import NoopPolicy, RulesPolicy, ThresholdPolicy
+
+    known: dict[str, Callable[[], Policy]] = {
+        "noop": NoopPolicy,
+        "threshold": ThresholdPolicy,
+        "rules": RulesPolicy,
+    }
+    try:
+        return known[name]()
+    except KeyError:
+        raise ConfigError(f"unknown policy {name!r} (known: {', '.join(sorted(known))})") from None

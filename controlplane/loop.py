@@ -1,0 +1,362 @@
+"""The autonomous loop: collect → detect → correlate → analyse → decide → guard → act → verify.
+
+One :meth:`ControlLoop.tick` does all of it once. Every instance collects, detects and analyses
+(so a standby is warm); only the leader (:class:`~controlplane.leader.LeaderElection`, when
+one is given) correlates, decides and acts, carrying its epoch into every fenced write.
+
+Incidents move through the kernel's state machine:
+
+* ``open``/``diagnosing``: analyse the incident's signals, ask the policy; the chosen action
+  goes to the executor. Succeeded → ``mitigating`` → ``verifying`` (a :class:`Watch` starts);
+  awaiting approval → ``mitigating`` (the executor runs it once approved); refused or failed →
+  remembered as tried, the next tick decides again; escalation, or nothing left → ``needs_human``.
+  A policy that chooses nothing leaves the incident as it is.
+* ``verifying``: the verifier's outcome: recovered → ``resolved``; regressed → the action's
+  inverse runs and the incident goes back to ``diagnosing``; not recovered → ``diagnosing``
+  (the next candidate).
+
+After a restart the loop rebuilds what it kept in memory from the store: actions already tried
+for each incident, and a watch for incidents found in ``verifying`` (from the newest succeeded
+action). Every step is narrated through ``say`` (one readable line each).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal as os_signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from actions import Executor
+from agents.analysis import Analysis, Analyzer
+from agents.policies import Policy, PolicyContext, tried_key
+from agents.verify import Outcome, Verifier, Watch
+from controlplane.clock import Clock
+from controlplane.correlation import Correlator
+from controlplane.domain import (
+    SLO,
+    ActionKind,
+    ActionRequest,
+    Decision,
+    Incident,
+    IncidentState,
+    Signal,
+)
+from controlplane.exceptions import AIOpsError, StaleEpoch
+from controlplane.store import ActionRecord, ActionStatus, Store
+from forecasting.monitor import AnomalyMonitor, CapacityMonitor, describe
+from telemetry import ClusterView, Collector, ViewSLOReader
+
+if TYPE_CHECKING:
+    from controlplane.leader import LeaderElection
+
+__all__ = ["DEFAULT_ENTRY_SLO", "ControlLoop", "TickReport"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENTRY_SLO = {"latency_quantile": 0.99, "latency_ms": 500.0, "error_ratio": 0.01}
+"""The SLO every entry service (one the ingress gateway calls) gets when none is configured."""
+INGRESS = "istio-ingressgateway"
+_ACTIVE = (IncidentState.OPEN, IncidentState.DIAGNOSING)
+
+
+@dataclass
+class TickReport:
+    """What one tick did (for tests and the evaluation harness)."""
+
+    at: float
+    leader: bool
+    signals: list[Signal] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    actions: list[ActionRecord] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+
+
+class ControlLoop:
+    """The control plane's loop over one cluster; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        collector: Collector,
+        slo_reader: ViewSLOReader,
+        monitor: AnomalyMonitor,
+        analyzer: Analyzer,
+        correlator: Correlator,
+        policy: Policy,
+        executor: Executor,
+        verifier: Verifier,
+        clock: Clock,
+        leader: LeaderElection | None = None,
+        capacity: CapacityMonitor | None = None,
+        learn_entry_slos: bool = True,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store, self.collector, self.slo_reader = store, collector, slo_reader
+        self.monitor, self.capacity, self.analyzer = monitor, capacity, analyzer
+        self.correlator, self.policy, self.executor = correlator, policy, executor
+        self.verifier, self.clock, self.leader = verifier, clock, leader
+        self.learn_entry_slos = learn_entry_slos
+        self.say = say or (lambda line: log.info("%s", line))
+        self.watches: dict[str, Watch] = {}
+        self.tried: dict[str, set[str]] = {}
+        self._stop = threading.Event()
+        self._restored = False
+
+    # --- running ------------------------------------------------------------------------------
+
+    def run(self, ticks: int | None = None, interval_s: float | None = None) -> None:
+        """Tick every ``interval_s`` (real seconds) until stopped, ``ticks`` ran, or a signal.
+
+        SIGINT and SIGTERM stop it after the current tick; the lease is then released so a
+        standby takes over at once.
+        """
+        previous = self._install_signal_handlers()
+        done = 0
+        try:
+            while not self._stop.is_set() and (ticks is None or done < ticks):
+                started = self.clock.now()
+                try:
+                    self.tick()
+                except AIOpsError as exc:  # one bad tick must not stop the control plane
+                    self.say(f"tick failed: {exc}")
+                    log.exception("tick failed")
+                done += 1
+                if interval_s:
+                    self._stop.wait(max(0.0, interval_s - (self.clock.now() - started)))
+        finally:
+            self._restore_signal_handlers(previous)
+            if self.leader is not None:
+                self.leader.release()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _install_signal_handlers(self) -> dict[int, object]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        handler = lambda signum, frame: self.stop()  # noqa: E731
+        return {s: os_signal.signal(s, handler) for s in (os_signal.SIGINT, os_signal.SIGTERM)}
+
+    @staticmethod
+    def _restore_signal_handlers(previous: dict[int, object]) -> None:
+        for signum, handler in previous.items():
+            os_signal.signal(signum, handler)  # type: ignore[arg-type]
+
+    # --- one tick -----------------------------------------------------------------------------
+
+    def tick(self) -> TickReport:
+        now = self.clock.now()
+        view = self.collector.tick()
+        self.analyzer.observe(view)
+        if self.learn_entry_slos:
+            self._learn_slos(view)
+        signals = self.monitor.update(view)
+        if self.capacity is not None:
+            signals += self.capacity.update(view)
+        epoch = self.leader.tick() if self.leader is not None else None
+        leading = self.leader is None or epoch is not None
+        report = TickReport(at=now, leader=leading, signals=signals)
+        for signal in signals:
+            self.say(f"signal: {describe(signal)}")
+        if not leading:
+            return report
+        try:
+            self._lead(view, signals, epoch, report)
+        except StaleEpoch as exc:
+            self.say(f"lost the lead ({exc}); standing by")
+        return report
+
+    def _lead(
+        self, view: ClusterView, signals: list[Signal], epoch: int | None, report: TickReport
+    ) -> None:
+        if not self._restored:
+            self._restore()
+        for record in self.executor.reconcile(epoch):
+            self.say(f"action {_action(record)}: {record.status} (reconciled)")
+        status = self.slo_reader.status()
+        result = self.correlator.ingest(signals, status)
+        for incident_id in result.opened:
+            self.say(f"incident {incident_id[:8]} opened")
+        for incident_id in result.reopened:
+            self.say(f"incident {incident_id[:8]} reopened")
+        with self.store.read() as tx:
+            incidents = tx.incidents.unresolved()
+        for incident in incidents:
+            if incident.state in _ACTIVE:
+                self._decide(incident, view, epoch, report)
+            elif incident.state is IncidentState.VERIFYING:
+                self._verify(incident, epoch, report)
+            elif incident.state is IncidentState.MITIGATING:
+                self._await_approval(incident, epoch, report)
+
+    # --- the incident's steps -----------------------------------------------------------------
+
+    def _decide(
+        self, incident: Incident, view: ClusterView, epoch: int | None, report: TickReport
+    ) -> None:
+        now = self.clock.now()
+        with self.store.read() as tx:
+            signals = tx.signals.for_incident(incident.id)
+        analysis = self.analyzer.analyse(signals, incident.id)
+        tried = self.tried.setdefault(incident.id, set())
+        context = PolicyContext(view=view, now=now, tried=frozenset(tried))
+        decision = self.policy.decide(incident, analysis, context)
+        chosen = decision.chosen
+        if chosen is None and incident.state is IncidentState.DIAGNOSING:
+            return  # nothing new to try; wait for more evidence
+        with self.store.write() as tx:
+            if incident.state is IncidentState.OPEN:
+                tx.incidents.transition(incident.id, IncidentState.DIAGNOSING, _summary(analysis))
+            tx.decisions.add(decision)
+        report.decisions.append(decision)
+        who = f"incident {incident.id[:8]} ({', '.join(incident.services or incident.nodes)})"
+        if analysis.top is not None:
+            top = analysis.top
+            self.say(
+                f"{who}: most likely {top.target} ({top.label.system_level}/"
+                f"{top.label.fault_type}), score {top.score:.2f}"
+            )
+        if chosen is None:
+            self.say(f"{who}: policy {self.policy.name} chose no action")
+            return
+        request = chosen.action
+        self.say(f"{who}: {self.policy.name} decided {_request(request)}: {chosen.expected_effect}")
+        if request.kind is ActionKind.ESCALATE:
+            self.executor.submit(request, epoch)
+            self._move(incident, IncidentState.NEEDS_HUMAN, "escalated: nothing left to try")
+            return
+        record = self.executor.submit(request, epoch)
+        report.actions.append(record)
+        self.say(f"action {_action(record)}: {record.status}" + _why(record))
+        self._after_action(incident, record, epoch)
+
+    def _after_action(self, incident: Incident, record: ActionRecord, epoch: int | None) -> None:
+        if record.status is ActionStatus.SUCCEEDED:
+            self._move(incident, IncidentState.MITIGATING, f"{_request(record.request)} done")
+            self._move(incident, IncidentState.VERIFYING, "watching the SLOs")
+            self._watch(incident, record)
+        elif record.status is ActionStatus.AWAITING_APPROVAL:
+            self._move(incident, IncidentState.MITIGATING, "waiting for a person's approval")
+        else:  # refused, failed, dry run: try something else next tick
+            self._tried(incident.id, record.request)
+
+    def _tried(self, incident_id: str, request: ActionRequest) -> None:
+        tried = self.tried.setdefault(incident_id, set())
+        tried.add(request.idempotency_key)
+        if request.kind in (ActionKind.RESTART, ActionKind.DELETE_POD):
+            tried.add(tried_key(request))
+
+    def _watch(self, incident: Incident, record: ActionRecord) -> None:
+        stored = (record.result or {}).get("inverse")
+        inverse = None if stored is None else ActionRequest.model_validate(stored)
+        keys = self.verifier.watched(incident.services, incident.namespace)
+        self.watches[incident.id] = self.verifier.start(
+            incident.id, record.id, record.request, inverse, keys, self.clock.now()
+        )
+
+    def _verify(self, incident: Incident, epoch: int | None, report: TickReport) -> None:
+        watch = self.watches.get(incident.id)
+        if watch is None:
+            return
+        outcome = self.verifier.check(watch, self.clock.now())
+        who = f"incident {incident.id[:8]}"
+        if outcome is Outcome.RECOVERED:
+            self._move(incident, IncidentState.RESOLVED, "SLOs met and held")
+            self.say(f"{who}: SLOs met for {self.verifier.hold_s:.0f} s: resolved")
+            report.resolved.append(incident.id)
+            del self.watches[incident.id]
+        elif outcome is Outcome.REGRESSED:
+            self._tried(incident.id, watch.request)
+            del self.watches[incident.id]
+            self.say(f"{who}: SLOs got worse after {_request(watch.request)}: undoing it")
+            if watch.inverse is not None:
+                undo = self.executor.submit(watch.inverse, epoch)
+                self.say(f"action {_action(undo)}: {undo.status}" + _why(undo))
+            self._move(incident, IncidentState.DIAGNOSING, "the action made things worse")
+        elif outcome is Outcome.NOT_RECOVERED:
+            self._tried(incident.id, watch.request)
+            del self.watches[incident.id]
+            self.say(f"{who}: no recovery after {_request(watch.request)}: trying the next one")
+            self._move(incident, IncidentState.DIAGNOSING, "SLOs did not recover")
+
+    def _await_approval(self, incident: Incident, epoch: int | None, report: TickReport) -> None:
+        with self.store.read() as tx:
+            records = tx.actions.find(incident_id=incident.id)
+        if not records:
+            return
+        newest = records[-1]
+        if newest.status is ActionStatus.SUCCEEDED and incident.id not in self.watches:
+            self._move(incident, IncidentState.VERIFYING, "approved action done")
+            self._watch(incident, newest)
+        elif newest.status in (ActionStatus.REFUSED, ActionStatus.FAILED):
+            self._tried(incident.id, newest.request)
+            self._move(incident, IncidentState.DIAGNOSING, f"action {newest.status}")
+
+    # --- bookkeeping --------------------------------------------------------------------------
+
+    def _move(self, incident: Incident, to: IncidentState, reason: str) -> None:
+        with self.store.write() as tx:
+            tx.incidents.transition(incident.id, to, reason)
+
+    def _restore(self) -> None:
+        """Rebuild tried actions and watches from the store (after a restart or takeover)."""
+        with self.store.read() as tx:
+            incidents = tx.incidents.unresolved()
+            for incident in incidents:
+                records = tx.actions.find(incident_id=incident.id)
+                tried = self.tried.setdefault(incident.id, set())
+                for record in records:
+                    if record.status in (ActionStatus.REFUSED, ActionStatus.FAILED):
+                        tried.add(record.idempotency_key)
+                    if record.request.kind in (ActionKind.RESTART, ActionKind.DELETE_POD):
+                        tried.add(tried_key(record.request))
+                done = [r for r in records if r.status is ActionStatus.SUCCEEDED]
+                if (
+                    incident.state is IncidentState.VERIFYING
+                    and done
+                    and incident.id not in (self.watches)
+                ):
+                    self._watch(incident, done[-1])
+        self._restored = True
+
+    def _learn_slos(self, view: ClusterView) -> None:
+        have = {(s.namespace, s.service) for s in self.slo_reader.slos}
+        for edge in view.edges.values():
+            if edge.source == INGRESS and (edge.namespace, edge.destination) not in have:
+                slo = SLO(service=edge.destination, namespace=edge.namespace, **DEFAULT_ENTRY_SLO)
+                self.slo_reader.slos.append(slo)
+                have.add((edge.namespace, edge.destination))
+                self.say(
+                    f"SLO for entry service {edge.namespace}/{edge.destination}: p99 <= "
+                    f"{slo.latency_ms:g} ms, errors <= {slo.error_ratio:.0%} over "
+                    f"{slo.window_s:g} s"
+                )
+
+
+def _request(request: ActionRequest) -> str:
+    desired = request.desired.model_dump(exclude={"type"})
+    shown = ", ".join(f"{k}={v}" for k, v in desired.items())
+    return f"{request.kind} {request.target}" + (f" ({shown})" if shown else "")
+
+
+def _action(record: ActionRecord) -> str:
+    return f"{record.id[:8]} {_request(record.request)}"
+
+
+def _why(record: ActionRecord) -> str:
+    if record.status is ActionStatus.REFUSED:
+        return f" by {record.refused_by}: {record.verdict_reason}"
+    if record.error:
+        return f": {record.error}"
+    return ""
+
+
+def _summary(analysis: Analysis) -> str:
+    top = analysis.top
+    if top is None:
+        return "analysed: no hypothesis"
+    return f"analysed: most likely {top.target} ({top.label.fault_type})"

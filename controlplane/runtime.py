@@ -1,0 +1,89 @@
+"""The wiring of one running control plane: every part of the loop built from the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from actions import Executor, Guardrails, KubernetesBackend, api_client
+from agents.analysis import Analyzer, KubernetesReader
+from agents.policies import make_policy
+from agents.verify import Verifier
+from controlplane.clock import Clock
+from controlplane.correlation import Correlator
+from controlplane.loop import ControlLoop
+from controlplane.settings import Settings
+from controlplane.store import Store
+from forecasting.monitor import AnomalyMonitor, CapacityMonitor
+from telemetry import Collector, KubernetesSource, ScrapeSource, SeriesStore, ViewSLOReader
+
+__all__ = ["LoopOptions", "build_loop"]
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """What ``aiops run`` can change beyond the settings."""
+
+    policy: str = "rules"
+    tick_s: float = 15.0
+    rate_window_s: float = 60.0
+    dry_run: bool = False
+    hold_s: float = 120.0
+    deadline_s: float = 600.0
+    holder: str | None = None
+    """This process's name for leader election; ``None`` runs without election (one instance)."""
+
+
+def build_loop(
+    settings: Settings,
+    clock: Clock,
+    options: LoopOptions | None = None,
+    *,
+    store: Store | None = None,
+    say: Callable[[str], None] | None = None,
+) -> ControlLoop:
+    """A loop over the cluster at ``settings.kube_host`` (or the testbed URL).
+
+    Telemetry is scraped from ``<host>/metrics`` and read through the Kubernetes API (events,
+    logs); actions go through the same API. ``store`` defaults to ``settings.database_url``,
+    migrated to the newest schema.
+    """
+    options = options or LoopOptions()
+    host = (settings.kube_host or settings.testbed_url).rstrip("/")
+    timeout = settings.http_timeout_seconds
+    store = store or Store.open(settings.database_url, clock=clock, actor="controlplane")
+    scrape = ScrapeSource(f"{host}/metrics", timeout=timeout, name="metrics")
+    kube = KubernetesSource(host, timeout=timeout)
+    series = SeriesStore()
+    collector = Collector([scrape, kube], clock, store=series, rate_window_s=options.rate_window_s)
+    slo_reader = ViewSLOReader(collector, [])
+    analyzer = Analyzer(
+        series, logs=kube, cluster=KubernetesReader(api_client(host=host), timeout_s=timeout)
+    )
+    correlator = Correlator(store, analyzer.topology)
+    backend = KubernetesBackend(api_client(host=host), timeout_s=timeout)
+    guardrails = Guardrails.from_file(settings.guardrails_file)
+    executor = Executor(store, backend, guardrails, clock=clock, dry_run=options.dry_run)
+    verifier = Verifier(slo_reader, hold_s=options.hold_s, deadline_s=options.deadline_s)
+    leader = None
+    if options.holder is not None:
+        from controlplane.leader import LeaderElection, ttl_for_tick
+
+        leader = LeaderElection(
+            store, options.holder, clock=clock, ttl_s=ttl_for_tick(options.tick_s)
+        )
+    return ControlLoop(
+        store=store,
+        collector=collector,
+        slo_reader=slo_reader,
+        monitor=AnomalyMonitor(options.tick_s),
+        capacity=CapacityMonitor(),
+        analyzer=analyzer,
+        correlator=correlator,
+        policy=make_policy(options.policy),
+        executor=executor,
+        verifier=verifier,
+        clock=clock,
+        leader=leader,
+        say=say,
+    )

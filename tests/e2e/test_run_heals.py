@@ -1,0 +1,52 @@
+"""End to end: ``aiops run --embedded`` detects an injected fault, opens an incident, acts within
+policy (the rollback waits for the simulated operator's approval) and verifies recovery.
+
+The control plane runs as the real console script in its own process, reaching the embedded
+testbed only over HTTP; the database it leaves behind is checked afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from controlplane.domain import ActionKind, IncidentState
+from controlplane.store import ActionStatus, Store
+
+ROOT = Path(__file__).resolve().parents[2]
+AIOPS = Path(sys.executable).with_name("aiops")
+
+
+def test_aiops_run_heals_a_bad_release(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'aiops.db'}"
+    env = {**os.environ, "AIOPS_DATABASE_URL": url, "AIOPS_DATA_DIR": str(tmp_path)}
+    command = [
+        str(AIOPS), "run", "--embedded", "--fault", "bad-release",
+        "--inject-after", "2700", "--limit", "6300",
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=280
+    )
+    out = done.stdout
+    assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
+    for expected in ("injected bad-release", "signal:", "opened", "decided rollback",
+                     "operator: approved", "resolved", "healed"):  # fmt: skip
+        assert expected in out, (expected, out[-3000:])
+    assert (
+        "bad-release"
+        not in out.split("injected bad-release", 1)[1].replace("testbed:", "").split("healed")[0]
+    ), "the fault's name reached the control plane's own lines"
+    store = Store.open(url)
+    try:
+        with store.read() as tx:
+            incidents = tx.incidents.find()
+            actions = tx.actions.find()
+        resolved = [i for i in incidents if i.state is IncidentState.RESOLVED]
+        assert resolved, incidents
+        done_actions = [a for a in actions if a.status is ActionStatus.SUCCEEDED]
+        assert any(a.request.kind is ActionKind.ROLLBACK for a in done_actions), actions
+        assert all(a.request.incident_id for a in actions)
+    finally:
+        store.close()
