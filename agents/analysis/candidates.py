@@ -21,9 +21,9 @@ action (re)starts plus the CPU cores it adds to requests or limits.
 
 **Sizing** (scale-outs): the CPU one request costs is the service's baseline CPU over its
 baseline request rate; the demand is the current request rate, projected ``forecast_s`` ahead
-along its recent trend when it grows; replicas = ceil(demand x CPU per request / (target
-utilisation x CPU limit per pod)), at least one more than now, at most ``max_scale_factor``
-times now and ``max_replicas``.
+along its half-hour trend when it grows (Theil-Sen: a step up is not a trend); replicas =
+ceil(demand x CPU per request / (target utilisation x CPU limit per pod)), at least one more
+than now, at most ``max_scale_factor`` times now and ``max_replicas``.
 """
 
 from __future__ import annotations
@@ -265,10 +265,24 @@ class _Builder:
                     PodDeletionState(pod_uid=info.uid),
                     finding,
                     effect,
+                    version=info.resource_version,
                     cost=1.0,
                 )
             )
         return out
+
+    def only_pod(self, key: str) -> tuple[str, ...]:
+        """The single live pod of a single-replica workload (nothing when there are more)."""
+        if self.reader is None or self.replicas(key) != 1:
+            return ()
+        namespace, name = split_key(key)
+        reader = self.reader
+        live = [
+            p
+            for p in self._read(key, lambda: reader.pods(namespace or "", name)) or []
+            if not p.deleting
+        ]
+        return (live[0].name,) if len(live) == 1 else ()
 
     def move(self, key: str, avoid: list[str], finding: Finding, effect: str) -> Candidate | None:
         info = self.workload(key)
@@ -276,8 +290,8 @@ class _Builder:
         usable = [
             n for n in self.nodes() if n.name not in avoid and n.ready and not n.unschedulable
         ]
-        if self.reader is not None and not usable:
-            return None
+        if self.reader is not None and len(usable) < max(1, len(self.nodes()) // 2):
+            return None  # it would crowd the workload onto too few nodes
         zone = self._zone_with_headroom(usable, avoid)
         if zone is not None and self.replicas(key) <= 1:
             selector["topology.kubernetes.io/zone"] = zone
@@ -335,14 +349,16 @@ def size_replicas(facts: Facts, key: str, current: int, *, forecast_s: float = F
 
 
 def _slope(facts: Facts, key: str) -> float:
-    """The request rate's trend (per second) over the last half hour, least squares."""
+    """The request rate's trend (per second) over the last half hour: the Theil-Sen estimate
+    (median of pairwise slopes), so a step up at its end is not read as a trend to extrapolate."""
     namespace, name = split_key(key)
     times, values = facts.ctx.store.window(f"service/{namespace}/{name}/rps", 1800.0, facts.now)
     keep = np.isfinite(values)
-    if keep.sum() < 8:
+    times, values = times[keep], values[keep]
+    if times.size < 8:
         return 0.0
-    slope = np.polyfit(times[keep] - times[keep][0], values[keep], 1)[0]
-    return float(slope)
+    i, j = np.triu_indices(times.size, k=1)
+    return float(np.median((values[j] - values[i]) / (times[j] - times[i])))
 
 
 # --- remedies per cause --------------------------------------------------------------------
@@ -420,10 +436,11 @@ def _remedies(b: _Builder, finding: Finding) -> list[Candidate | None]:
             _raise_memory(b, key, finding),
         ]
     if cause is Cause.CPU_HOG:
+        pods = finding.pods or b.only_pod(key)
         remedies: list[Candidate | None] = list(
             b.delete_pods(
                 key,
-                finding.pods,
+                pods,
                 finding,
                 "the pod burning CPU goes; its replacement is not affected",
             )

@@ -108,6 +108,7 @@ class PodInfo:
     restarts: int = 0
     waiting_reason: str | None = None
     deleting: bool = False
+    resource_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -310,6 +311,7 @@ def _pod(pod: Any) -> PodInfo:
         restarts=sum(int(s.restart_count or 0) for s in statuses),
         waiting_reason=waiting,
         deleting=pod.metadata.deletion_timestamp is not None,
+        resource_version=pod.metadata.resource_version,
     )
 
 

@@ -18,6 +18,7 @@ from .common import (
     ev,
     internally_healthy,
     node_trouble,
+    pressure,
     recent_changes,
     rounded,
     service_ref,
@@ -54,8 +55,12 @@ def _network(f: Facts) -> Iterable[Finding]:
         if bad:
             continue
         errors = f.edge_errors_up(source, destination)
-        if not errors and f.svc(destination, "rps").ratio() > 1.3:
-            continue  # slower under more load: saturation, not the network
+        if (
+            not errors
+            and f.svc(destination, "rps").ratio() > 1.3
+            and pressure(f, destination) >= 0.7
+        ):
+            continue  # slower under more load, near its limits: saturation, not the network
         ratio = f.edge(source, destination, "error_ratio").last
         if others:
             score = 0.9
