@@ -105,6 +105,9 @@ class ControlLoop:
         self.tried: dict[str, set[str]] = {}
         self._stop = threading.Event()
         self._restored = False
+        self.closers: list[Callable[[], object]] = []
+        """Called by :meth:`close` (the HTTP clients :func:`~controlplane.runtime.build_loop`
+        opened), before the store is closed."""
 
     # --- running ------------------------------------------------------------------------------
 
@@ -134,6 +137,12 @@ class ControlLoop:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def close(self) -> None:
+        """Close the clients and the store (after :meth:`run` or the last :meth:`tick`)."""
+        for close in self.closers:
+            close()
+        self.store.close()
 
     def _install_signal_handlers(self) -> dict[int, object]:
         if threading.current_thread() is not threading.main_thread():

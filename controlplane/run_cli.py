@@ -121,6 +121,9 @@ def run_command(
             f"aiops: watching {settings.kube_host or settings.testbed_url}, policy "
             f"{options.policy}, a tick every {options.tick_s:g} s (Ctrl-C stops)"
         )
-        loop.run(ticks=ticks, interval_s=options.tick_s)
+        try:
+            loop.run(ticks=ticks, interval_s=options.tick_s)
+        finally:
+            loop.close()
     except AIOpsError as exc:
         raise click.ClickException(str(exc)) from exc

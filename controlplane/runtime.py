@@ -57,9 +57,8 @@ def build_loop(
     series = SeriesStore()
     collector = Collector([scrape, kube], clock, store=series, rate_window_s=options.rate_window_s)
     slo_reader = ViewSLOReader(collector, [])
-    analyzer = Analyzer(
-        series, logs=kube, cluster=KubernetesReader(api_client(host=host), timeout_s=timeout)
-    )
+    reader_api = api_client(host=host)
+    analyzer = Analyzer(series, logs=kube, cluster=KubernetesReader(reader_api, timeout_s=timeout))
     correlator = Correlator(store, analyzer.topology)
     backend = KubernetesBackend(api_client(host=host), timeout_s=timeout)
     guardrails = Guardrails.from_file(settings.guardrails_file)
@@ -72,7 +71,7 @@ def build_loop(
         leader = LeaderElection(
             store, options.holder, clock=clock, ttl_s=ttl_for_tick(options.tick_s)
         )
-    return ControlLoop(
+    loop = ControlLoop(
         store=store,
         collector=collector,
         slo_reader=slo_reader,
@@ -87,3 +86,5 @@ def build_loop(
         leader=leader,
         say=say,
     )
+    loop.closers = [scrape.close, kube.close, reader_api.close, backend.close]
+    return loop

@@ -134,7 +134,14 @@ def run_embedded(
     app = load_app(options.app)
     peak = float((app.load or {}).get("high") or (app.load or {}).get("rps") or 100.0)
     noise = (
-        NoiseConfig(deploys=True, log_lines=True, cron_spikes=True, drift=True, seed=options.seed)
+        NoiseConfig(
+            deploys=True,
+            log_lines=True,
+            cron_spikes=True,
+            maintenance=True,
+            drift=True,
+            seed=options.seed,
+        )
         if options.noise
         else None
     )
@@ -204,7 +211,7 @@ def run_embedded(
                 break
             if options.pace:
                 time.sleep(max(0.0, tick_s / options.pace - (time.monotonic() - wall)))
-        loop.store.close()
+        loop.close()
     if fault:
         if result.healed:
             assert result.injected_at is not None and result.resolved_at is not None

@@ -50,3 +50,27 @@ def test_aiops_run_heals_a_bad_release(tmp_path: Path) -> None:
         assert all(a.request.incident_id for a in actions)
     finally:
         store.close()
+
+
+def test_the_loop_takes_no_action_on_a_noisy_healthy_run(tmp_path: Path) -> None:
+    """Ninety minutes of benign noise (deploys, error lines, cron spikes, node maintenance,
+    drift) and no fault: no incident, no action."""
+    from controlplane.settings import load_settings
+    from evaluation.embedded import EmbeddedOptions, run_embedded
+
+    url = f"sqlite:///{tmp_path / 'aiops.db'}"
+    lines: list[str] = []
+    result = run_embedded(
+        load_settings(database_url=url),
+        EmbeddedOptions(fault=None, limit_s=5400, seed=5),
+        say=lines.append,
+    )
+    assert not result.actions
+    signals = [s for r in result.reports for s in r.signals]
+    assert not signals, [line for line in lines if "signal" in line]
+    store = Store.open(url)
+    try:
+        with store.read() as tx:
+            assert tx.incidents.find() == [] and tx.actions.find() == []
+    finally:
+        store.close()
