@@ -162,6 +162,12 @@ class ActionSpec(Generic[D]):
                 f"{request.target} changed since the action was decided: resourceVersion "
                 f"{observed.resource_version}, the request expects {wanted}"
             )
+        generation = request.precondition_generation
+        if generation is not None and writes and observed.generation not in (None, generation):
+            raise PreconditionFailed(
+                f"{request.target}'s spec changed since the action was decided: generation "
+                f"{observed.generation}, the request expects {generation}"
+            )
         self._check(self._desired(request), observed)
 
     def inverse(
@@ -493,7 +499,8 @@ class UncordonSpec(_SchedulableSpec):
 class DrainSpec(ActionSpec[DrainState]):
     kind = ActionKind.DRAIN
     description = (
-        "Cordon a node, then evict its pods through the eviction subresource, respecting "
+        "Cordon a node, roll (rollout restart) the Deployments whose only available pods are "
+        "on it, then evict its other pods through the eviction subresource, respecting "
         "PodDisruptionBudgets (a refused eviction is retried with back-off, never forced); "
         "DaemonSet and mirror pods stay."
     )

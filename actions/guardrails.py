@@ -31,7 +31,7 @@ from controlplane import (
 
 from .catalogue import CATALOGUE
 from .history import ActionHistory
-from .observed import Observed, WorkloadSummary, workload_key
+from .observed import Observed, WorkloadSummary, rolled_by_drain, workload_key
 
 __all__ = [
     "Approval",
@@ -230,7 +230,12 @@ def _newly_down(
         if owner is not None:
             yield owner, int(pod.ready and not pod.deleting)
     elif request.kind is ActionKind.DRAIN and observed.node is not None:
+        rolled = rolled_by_drain(observed)
         for summary in observed.workloads:
+            if summary.key in rolled:  # a rolling restart, as a template change
+                down_now = max(0, summary.replicas - summary.available)
+                yield summary, max(0, min(summary.max_unavailable, summary.replicas) - down_now)
+                continue
             yield (
                 summary,
                 sum(p.ready for p in observed.node.evictable if p.workload == summary.key),

@@ -20,6 +20,7 @@ from controlplane import (
     PreconditionFailed,
     ResourcesState,
     ServicePortState,
+    TargetKind,
     TargetRef,
 )
 
@@ -32,7 +33,7 @@ from .k8s_client import (
     Apis,
 )
 from .k8s_observe import AVOID_FIELD, controller_of
-from .observed import Observed, PodOnNode
+from .observed import Observed, PodOnNode, rolled_by_drain
 
 __all__ = [
     "EvictionPolicy",
@@ -239,6 +240,7 @@ class DrainOutcome:
     evicted: list[str] = field(default_factory=list)
     remaining: list[str] = field(default_factory=list)
     refusal: str = ""
+    rolled: list[str] = field(default_factory=list)
 
 
 def _pods_to_evict(apis: Apis, node: str) -> list[PodOnNode]:
@@ -280,16 +282,31 @@ def _evict(apis: Apis, pod: PodOnNode) -> str | None:
 
 
 def drain(
-    apis: Apis, observed: Observed, rv: str | None, clock: Clock, policy: EvictionPolicy
+    apis: Apis,
+    observed: Observed,
+    rv: str | None,
+    clock: Clock,
+    policy: EvictionPolicy,
+    restarted_at: str = "",
 ) -> DrainOutcome:
-    """``kubectl drain`` without ``--force``: cordon, then evict each pod through the eviction
-    subresource, retrying the ones a disruption budget refuses with back-off. Pods without a
-    controller, DaemonSet pods and mirror pods stay. Never deletes past a budget."""
+    """``kubectl drain`` without ``--force``, carefully: cordon; roll the Deployments whose every
+    available pod is on the node (:func:`~actions.observed.rolled_by_drain`; a rollout restart
+    stamped ``restarted_at``, so a replay changes nothing); then evict each other pod through
+    the eviction subresource, retrying the ones a disruption budget refuses with back-off. Pods
+    without a controller, DaemonSet pods and mirror pods stay. Never deletes past a budget."""
     name = observed.target.name
     outcome = DrainOutcome(resource_version=observed.resource_version)
     if observed.node is None or not observed.node.unschedulable:
         outcome.resource_version = cordon(apis, name, True, rv)
-    pods = _pods_to_evict(apis, name)
+    rolled = rolled_by_drain(observed) if restarted_at else set()
+    for key in sorted(rolled):
+        namespace, _, deployment = key.partition("/")
+        target = TargetRef(kind=TargetKind.DEPLOYMENT, namespace=namespace, name=deployment)
+        restart(apis, target, restarted_at, None)
+        outcome.rolled.append(key)
+    node = observed.node
+    kept = {p.uid for p in node.evictable if p.workload in rolled} if node else set()
+    pods = [p for p in _pods_to_evict(apis, name) if p.uid not in kept]
     bare = [p.ref for p in pods if p.owner is None]  # appeared after validation: left alone
     waiting = [p for p in pods if p.owner is not None]
     delay = policy.backoff_s

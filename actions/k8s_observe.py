@@ -62,6 +62,7 @@ def _meta(obj: Any) -> dict[str, Any]:
     return {
         "exists": True,
         "resource_version": meta.resource_version,
+        "generation": meta.generation,
         "uid": meta.uid,
         "labels": dict(meta.labels or {}),
         "annotations": dict(meta.annotations or {}),

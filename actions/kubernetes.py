@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 from kubernetes import client
@@ -200,7 +201,8 @@ class KubernetesBackend:
         )
 
     def _drain(self, request: ActionRequest, observed: Observed, rv: str | None) -> ActionResult:
-        outcome = write.drain(self.apis, observed, rv, self.clock, self.eviction)
+        stamp = datetime.fromtimestamp(request.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        outcome = write.drain(self.apis, observed, rv, self.clock, self.eviction, stamp)
         if outcome.remaining:
             message = (
                 f"drain of {request.target} partial: {len(outcome.remaining)} pod(s) remain "
@@ -209,6 +211,8 @@ class KubernetesBackend:
             status = ResultStatus.PARTIAL
         else:
             message = f"drained {request.target}: evicted {len(outcome.evicted)} pod(s)"
+            if outcome.rolled:
+                message += f", rolled {', '.join(outcome.rolled)} (their only pods were there)"
             status = ResultStatus.APPLIED
         return self._result(
             request,

@@ -212,6 +212,7 @@ class Observed(_Model):
     target: TargetRef
     exists: bool
     resource_version: str | None = None
+    generation: int | None = None
     uid: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
@@ -230,3 +231,19 @@ class Observed(_Model):
 
     def summary(self, key: str) -> WorkloadSummary | None:
         return next((w for w in self.workloads if w.key == key), None)
+
+
+def rolled_by_drain(observed: Observed) -> set[str]:
+    """Deployments (``namespace/name``) whose every available pod is on the node a drain
+    empties: evicting them would take the Deployment down, so a careful drain rolls them instead
+    (a ``kubectl rollout restart`` after the cordon: the new pods start on other nodes before the
+    old ones stop, within the Deployment's own surge and unavailability bounds)."""
+    node = observed.node
+    if node is None:
+        return set()
+    out = set()
+    for summary in observed.workloads:
+        here = sum(p.ready for p in node.evictable if p.workload == summary.key)
+        if here > 0 and summary.available - here <= 0:
+            out.add(summary.key)
+    return out

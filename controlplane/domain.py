@@ -539,6 +539,10 @@ class ActionRequest(_Model):
     target: TargetRef
     desired: DesiredState
     precondition_resource_version: str | None = None
+    precondition_generation: int | None = Field(default=None, ge=0)
+    """A workload's ``metadata.generation`` when the action was decided: it moves only when the
+    spec changes, so status churn (a crash-looping pod) does not invalidate the decision while
+    someone else's rollout does."""
     idempotency_key: str = ""
     reason: str
     decided_by: str

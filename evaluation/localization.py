@@ -152,6 +152,8 @@ class Outcome:
     """The kind of the first candidate for the top hypothesis."""
     wall_s: float
     notes: list[str] = field(default_factory=list)
+    after: Any = None
+    """What ``run_scenario``'s ``after`` hook returned."""
 
     @property
     def detected(self) -> bool:
@@ -174,6 +176,7 @@ class _Watch:
         events: EventWindow,
     ) -> None:
         self.cluster = cluster
+        self.url = url
         self.clock = ManualClock(cluster.now)
         self.scrape = ScrapeSource(f"{url}/metrics", name="scrape")
         self.kube = KubernetesSource(url, name="kubernetes")
@@ -319,6 +322,9 @@ def _strength(fault: FaultDef, app: AppSpec, target: dict[str, str]) -> float | 
 
 
 Inspect = Callable[[Analyzer, list[Signal]], None]
+After = Callable[["_Watch", Analysis, list[Signal]], Any]
+"""Called with the watch (its cluster still served), the analysis and the signals; what it
+returns is kept in :attr:`Outcome.after` (the mitigation runs use it to act and observe)."""
 
 
 def run_scenario(
@@ -327,6 +333,7 @@ def run_scenario(
     *,
     analyse_after_s: float = 60.0,
     inspect: Inspect | None = None,
+    after: After | None = None,
 ) -> Outcome:
     """Inject, watch until ``analyse_after_s`` after the first signal (or the catch window),
     analyse, and score against the ground truth. ``inspect`` sees the analyzer and the signals
@@ -359,7 +366,10 @@ def run_scenario(
         if inspect is not None:
             inspect(watch.analyzer, signals)
         truth = active.truth()
-    return _score(scenario, truth, signals, analysis, time.perf_counter() - started)
+        extra = after(watch, analysis, signals) if after is not None and analysis else None
+    outcome = _score(scenario, truth, signals, analysis, time.perf_counter() - started)
+    outcome.after = extra
+    return outcome
 
 
 def _score(

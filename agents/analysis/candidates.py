@@ -146,11 +146,17 @@ class _Builder:
         reason: str,
         version: str | None = None,
     ) -> ActionRequest:
+        generation = None
+        if target.kind is TargetKind.DEPLOYMENT:  # spec changes only, not status churn
+            info = self.workload(f"{target.namespace}/{target.name}")
+            if info is not None and info.generation is not None:
+                generation, version = info.generation, None
         return ActionRequest(
             kind=kind,
             target=target,
             desired=desired,
             precondition_resource_version=version,
+            precondition_generation=generation,
             reason=reason,
             decided_by=self.ctx.decided_by,
             incident_id=self.ctx.incident_id,
@@ -445,9 +451,13 @@ def _remedies(b: _Builder, finding: Finding) -> list[Candidate | None]:
                 "the pod burning CPU goes; its replacement is not affected",
             )
         )
-        remedies.append(
-            b.restart(key, finding, "every pod replaced: the CPU burner goes with its pod")
-        )
+        restart = b.restart(key, finding, "every pod replaced: the CPU burner goes with its pod")
+        if b.replicas(key) <= 1:
+            # deleting the only pod takes the service down until its replacement is ready (the
+            # guardrails refuse it); a rolling restart starts the new pod first
+            remedies.insert(0, restart)
+        else:
+            remedies.append(restart)
         current = b.replicas(key)
         remedies.append(
             b.scale(

@@ -72,6 +72,7 @@ class WorkloadInfo:
     name: str
     replicas: int
     resource_version: str | None = None
+    generation: int | None = None
     revision: int | None = None
     containers: tuple[ContainerSpec, ...] = ()
     node_selector: dict[str, str] = field(default_factory=dict)
@@ -256,6 +257,7 @@ class KubernetesReader:
             name=name,
             replicas=int(dep.spec.replicas or 0),
             resource_version=dep.metadata.resource_version,
+            generation=dep.metadata.generation,
             revision=int(current) if current and str(current).isdigit() else None,
             containers=tuple(_container(c) for c in pod_spec.containers),
             node_selector=dict(pod_spec.node_selector or {}),

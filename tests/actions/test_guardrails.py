@@ -21,7 +21,7 @@ from actions import (
     VerdictKind,
     load_guardrail_config,
 )
-from actions.observed import PodState, WorkloadSummary
+from actions.observed import NodeState, Owner, PodOnNode, PodState, WorkloadSummary
 from controlplane import ActionKind, ActionRequest, ConfigError
 from testbed.cluster import Cluster
 from tests.testbed.api_helpers import NS
@@ -219,9 +219,10 @@ def test_max_disruption(shared_backend: KubernetesBackend, shared_cluster: Clust
         shared_backend, shared_cluster, GuardrailConfig(), only_pod, Rule.MAX_DISRUPTION
     )
     assert "0 of 1 pods available" in reason.reason
-    # general-002 holds the only pods of geo, recommendation and mongodb-users
+    # general-002 holds the only pods of geo, recommendation and mongodb-users: the careful drain
+    # rolls them (new pods elsewhere first) instead of evicting, so only approval stands
     drain = request(ActionKind.DRAIN, node("general-002"), {"type": "drain"})
-    refused(shared_backend, shared_cluster, GuardrailConfig(), drain, Rule.MAX_DISRUPTION)
+    assert verdict(shared_backend, GuardrailConfig(), drain).rule is Rule.APPROVAL
     one_of_two = search_pod(shared_backend)
     assert allowed(verdict(shared_backend, GuardrailConfig(), one_of_two))  # 50% <= 50%
     refused(
@@ -232,6 +233,30 @@ def test_max_disruption(shared_backend: KubernetesBackend, shared_cluster: Clust
         ActionKind.RESTART, deployment("geo"), {"type": "restart", "restarted_at": "t"}
     )
     assert allowed(verdict(shared_backend, GuardrailConfig(), restart))
+
+
+def test_a_drain_evicting_most_of_a_deployment_is_refused() -> None:
+    """Three of four available pods on the node: not rolled (one is elsewhere), so evicted, and
+    75% down at once is more than the 50% allowed."""
+    summary = WorkloadSummary(namespace=NS, name="cart", replicas=4, available=4)
+    owner = Owner(kind="ReplicaSet", name="cart-1")
+    pods = [
+        PodOnNode(
+            namespace=NS,
+            name=f"cart-{i}",
+            uid=f"u{i}",
+            ready=True,
+            owner=owner,
+            workload="hotel/cart",
+        )
+        for i in range(3)
+    ]
+    observed = Observed(
+        target=node("n1"), exists=True, node=NodeState(pods=pods), workloads=[summary]
+    )
+    req = request(ActionKind.DRAIN, node("n1"), {"type": "drain"})
+    result = Guardrails().evaluate(req, observed, InMemoryActionHistory(), NOW)
+    assert result.rule is Rule.MAX_DISRUPTION and "1 of 4 pods available" in result.reason
 
 
 def test_deleting_an_unready_pod_disrupts_nothing() -> None:

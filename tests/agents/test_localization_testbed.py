@@ -17,6 +17,7 @@ at the default 1x it takes hours, the capacity monitor's case).
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +29,7 @@ from evaluation.localization import (
     fork,
     run_scenario,
 )
+from evaluation.mitigation import Mitigation, mitigate_with_rules
 from testbed.app import load_app
 from testbed.faults import FAULTS
 from testbed.metrics import render
@@ -99,3 +101,37 @@ def test_a_forked_cluster_continues_as_a_rebuilt_one() -> None:
     for cluster in (original, copy, rebuilt):
         cluster.advance(60)
     assert render(copy) == render(rebuilt) == render(original)
+
+
+# The rules policy's first choice, through the executor with the default guardrails, must heal
+# the fault: the application's SLOs met over a whole window within 15 minutes of the action
+# (evaluation.mitigation). Not yet healed by a first choice, so not claimed here (issue 6 is
+# open on them): db-auth on both applications (one client is restarted per decision, the fault
+# needs all of them), memory-leak on online-boutique (a restart buys less than its 600 s SLO
+# window before the leak recurs), load-flood and demand-growth on hotel-reservation (the
+# scale-out of the busiest service is not enough to bring the entry SLO back).
+NOT_YET = {
+    ("hotel-reservation", "db-auth"),
+    ("online-boutique", "db-auth"),
+    ("online-boutique", "memory-leak"),
+    ("hotel-reservation", "load-flood"),
+    ("hotel-reservation", "demand-growth"),
+}
+HEAL_CASES = [
+    pytest.param(a, f, marks=pytest.mark.xdist_group(f"analysis-{a}"), id=f"{f}@{a}")
+    for a in APPS
+    for f in FAULTS
+    if (a, f) not in NOT_YET
+]
+
+
+@pytest.mark.parametrize(("app_name", "fault"), HEAL_CASES)
+def test_the_rules_policys_first_choice_heals_within_policy(
+    app_name: str, fault: str, tmp_path: Path
+) -> None:
+    after = mitigate_with_rules(tmp_path / "aiops.db", app_name)
+    outcome = run_scenario(scenario(app_name, fault), warmup(app_name), after=after)
+    result = outcome.after
+    assert isinstance(result, Mitigation), describe(outcome)
+    assert result.status == "succeeded", (result.action, result.status, result.rule)
+    assert result.recovered_after_s is not None, f"{result.action}: SLOs not back in 15 min"
