@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from controlplane.store import describe_url, make_engine
+from controlplane.store import describe_url, make_engine, upgrade
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgresql")
@@ -92,3 +92,17 @@ def fresh_database(backend: str, tmp_path: Path) -> Iterator[Database]:
         except SQLAlchemyError:  # pragma: no cover - the server went away; nothing to clean
             pass
         admin.dispose()
+
+
+@contextmanager
+def migrated_postgres(tmp_path: Path) -> Iterator[Database]:
+    """A fresh PostgreSQL schema migrated to the newest revision (skips, saying why, when the
+    server cannot be reached)."""
+    reason = postgres_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    with fresh_database("postgresql", tmp_path) as db:
+        engine = db.engine()
+        upgrade(engine)
+        engine.dispose()
+        yield db

@@ -41,7 +41,7 @@ from testbed.cluster import Cluster
 from testbed.runner import free_port
 from testbed.server import create_app
 
-from ..databases import BACKENDS, Database, fresh_database, postgres_unavailable
+from ..databases import BACKENDS, Database, fresh_database, migrated_postgres
 from .conftest import settled_cluster
 from .crash_worker import NS, SERVICES, STEPS, plan, replicas_at
 
@@ -323,13 +323,7 @@ def test_an_executor_with_a_stale_epoch_is_refused(
 def test_two_executors_on_postgresql_race_and_the_action_runs_once(
     tmp_path: Path, testbed: ServedTestbed
 ) -> None:
-    reason = postgres_unavailable()
-    if reason is not None:
-        pytest.skip(reason)
-    with fresh_database("postgresql", tmp_path) as db:
-        engine = db.engine()
-        upgrade(engine)
-        engine.dispose()
+    with migrated_postgres(tmp_path) as db:
         for attempt in range(5):  # several races, each on a fresh action
             stores = [Store(db.engine(), actor=f"executor-{i}") for i in range(2)]
             backends = [KubernetesBackend(api_client(host=testbed.url)) for _ in stores]

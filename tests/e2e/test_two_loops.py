@@ -19,13 +19,13 @@ from controlplane.leader import takeover_bound_s, ttl_for_tick
 from controlplane.loop import ControlLoop, TickReport
 from controlplane.runtime import LoopOptions, build_loop
 from controlplane.settings import load_settings
-from controlplane.store import ActionStatus, Store, upgrade
+from controlplane.store import ActionStatus, Store
 from testbed.app import load_app
 from testbed.cluster import Cluster
 from testbed.load import Constant
 from testbed.runner import TestbedServer
 
-from ..databases import fresh_database, postgres_unavailable
+from ..databases import migrated_postgres
 from ..testbed.api_helpers import settle
 
 TICK_S = 15.0
@@ -35,13 +35,7 @@ NS = "hotel"
 
 @pytest.fixture
 def postgres(tmp_path: Path) -> Iterator[tuple[str, dict]]:
-    reason = postgres_unavailable()
-    if reason is not None:
-        pytest.skip(reason)
-    with fresh_database("postgresql", tmp_path) as db:
-        engine = db.engine()
-        upgrade(engine)
-        engine.dispose()
+    with migrated_postgres(tmp_path) as db:
         yield db.url, db.connect_args
 
 
