@@ -5,7 +5,11 @@ The database is ``AIOPS_DATABASE_URL`` (default ``sqlite:///.aiops/aiops.db``), 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import click
+from sqlalchemy import Engine
 
 from controlplane.exceptions import AIOpsError
 from controlplane.settings import load_settings
@@ -26,9 +30,24 @@ _URL = click.option(
 )
 
 
+T = TypeVar("T")
+
+
 def _url(url: str | None) -> str:
     try:
         return url or load_settings().database_url
+    except AIOpsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _on_engine(url: str, use: Callable[[Engine], T]) -> T:
+    """``use`` an engine on ``url``, disposed afterwards; store errors become CLI errors."""
+    try:
+        engine = make_engine(url)
+        try:
+            return use(engine)
+        finally:
+            engine.dispose()
     except AIOpsError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -49,14 +68,7 @@ def db_group() -> None:
 def db_upgrade(url: str | None) -> None:
     """Create or migrate the database schema to the newest revision."""
     target = _url(url)
-    try:
-        engine = make_engine(target)
-        try:
-            report = upgrade(engine)
-        finally:
-            engine.dispose()
-    except AIOpsError as exc:
-        raise click.ClickException(str(exc)) from exc
+    report = _on_engine(target, upgrade)
     where = describe_url(target)
     if report.changed:
         before = report.before or "an empty database"
@@ -72,14 +84,7 @@ def db_upgrade(url: str | None) -> None:
 def db_status(url: str | None) -> None:
     """Show the database's schema revision and the newest one this version ships."""
     target = _url(url)
-    try:
-        engine = make_engine(target)
-        try:
-            current = current_revision(engine)
-        finally:
-            engine.dispose()
-    except AIOpsError as exc:
-        raise click.ClickException(str(exc)) from exc
+    current = _on_engine(target, current_revision)
     head = head_revision()
     state = "up to date" if current == head else "needs 'aiops db upgrade'"
     click.echo(f"{describe_url(target)}: revision {current or 'none'}, newest {head} ({state})")

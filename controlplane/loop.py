@@ -236,7 +236,7 @@ class ControlLoop:
         self.say(f"{who}: {self.policy.name} decided {_request(request)}: {chosen.expected_effect}")
         if request.kind is ActionKind.ESCALATE:
             self.executor.submit(request, epoch)
-            self._move(incident, IncidentState.NEEDS_HUMAN, "escalated: nothing left to try")
+            self._move(incident, (IncidentState.NEEDS_HUMAN, "escalated: nothing left to try"))
             return
         record = self.executor.submit(request, epoch)
         report.actions.append(record)
@@ -245,11 +245,14 @@ class ControlLoop:
 
     def _after_action(self, incident: Incident, record: ActionRecord, epoch: int | None) -> None:
         if record.status is ActionStatus.SUCCEEDED:
-            self._move(incident, IncidentState.MITIGATING, f"{_request(record.request)} done")
-            self._move(incident, IncidentState.VERIFYING, "watching the SLOs")
+            self._move(
+                incident,
+                (IncidentState.MITIGATING, f"{_request(record.request)} done"),
+                (IncidentState.VERIFYING, "watching the SLOs"),
+            )
             self._watch(incident, record)
         elif record.status is ActionStatus.AWAITING_APPROVAL:
-            self._move(incident, IncidentState.MITIGATING, "waiting for a person's approval")
+            self._move(incident, (IncidentState.MITIGATING, "waiting for a person's approval"))
         else:  # refused, failed, dry run: try something else next tick
             self._tried(incident.id, record.request)
 
@@ -274,7 +277,7 @@ class ControlLoop:
         outcome = self.verifier.check(watch, self.clock.now())
         who = f"incident {incident.id[:8]}"
         if outcome is Outcome.RECOVERED:
-            self._move(incident, IncidentState.RESOLVED, "SLOs met and held")
+            self._move(incident, (IncidentState.RESOLVED, "SLOs met and held"))
             self.say(f"{who}: SLOs met for {self.verifier.hold_s:.0f} s: resolved")
             report.resolved.append(incident.id)
             del self.watches[incident.id]
@@ -285,12 +288,12 @@ class ControlLoop:
             if watch.inverse is not None:
                 undo = self.executor.submit(watch.inverse, epoch)
                 self.say(f"action {_action(undo)}: {undo.status}" + _why(undo))
-            self._move(incident, IncidentState.DIAGNOSING, "the action made things worse")
+            self._move(incident, (IncidentState.DIAGNOSING, "the action made things worse"))
         elif outcome is Outcome.NOT_RECOVERED:
             self._tried(incident.id, watch.request)
             del self.watches[incident.id]
             self.say(f"{who}: no recovery after {_request(watch.request)}: trying the next one")
-            self._move(incident, IncidentState.DIAGNOSING, "SLOs did not recover")
+            self._move(incident, (IncidentState.DIAGNOSING, "SLOs did not recover"))
 
     def _await_approval(self, incident: Incident, epoch: int | None, report: TickReport) -> None:
         with self.store.read() as tx:
@@ -299,17 +302,19 @@ class ControlLoop:
             return
         newest = records[-1]
         if newest.status is ActionStatus.SUCCEEDED and incident.id not in self.watches:
-            self._move(incident, IncidentState.VERIFYING, "approved action done")
+            self._move(incident, (IncidentState.VERIFYING, "approved action done"))
             self._watch(incident, newest)
         elif newest.status in (ActionStatus.REFUSED, ActionStatus.FAILED):
             self._tried(incident.id, newest.request)
-            self._move(incident, IncidentState.DIAGNOSING, f"action {newest.status}")
+            self._move(incident, (IncidentState.DIAGNOSING, f"action {newest.status}"))
 
     # --- bookkeeping --------------------------------------------------------------------------
 
-    def _move(self, incident: Incident, to: IncidentState, reason: str) -> None:
+    def _move(self, incident: Incident, *steps: tuple[IncidentState, str]) -> None:
+        """Move the incident through ``steps`` (state, reason) in one transaction."""
         with self.store.write() as tx:
-            tx.incidents.transition(incident.id, to, reason)
+            for to, reason in steps:
+                tx.incidents.transition(incident.id, to, reason)
 
     def _restore(self) -> None:
         """Rebuild tried actions and watches from the store (after a restart or takeover)."""

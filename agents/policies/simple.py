@@ -74,31 +74,51 @@ class ThresholdPolicy:
             if svc.cpu_ratio > self.high and svc.replicas > 0:
                 wanted = math.ceil(svc.replicas * svc.cpu_ratio / self.target)
                 wanted = min(self.max_replicas, max(wanted, int(svc.replicas) + 1))
-                request = ActionRequest(
-                    kind=ActionKind.SCALE,
-                    target=target,
-                    desired=ReplicasState(replicas=wanted),
-                    reason=f"CPU at {svc.cpu_ratio:.0%} of its limit (target {self.target:.0%})",
-                    decided_by=self.name,
-                    incident_id=incident.id,
-                    created_at=context.now,
-                )
+                why = f"CPU at {svc.cpu_ratio:.0%} of its limit (target {self.target:.0%})"
                 effect = f"{svc.name} scaled to {wanted} replicas"
-                candidates.append(Candidate(action=request, expected_effect=effect, risk=0.1))
-            if svc.restarts > 0:
-                request = ActionRequest(
-                    kind=ActionKind.RESTART,
-                    target=target,
-                    desired=RestartState(restarted_at=stamp),
-                    reason=f"{svc.restarts:g} container restarts in the last window",
-                    decided_by=self.name,
-                    incident_id=incident.id,
-                    created_at=context.now,
+                candidates.append(
+                    self._offer(
+                        incident, context, target, ReplicasState(replicas=wanted), why, effect, 0.1
+                    )
                 )
+            if svc.restarts > 0:
+                why = f"{svc.restarts:g} container restarts in the last window"
                 effect = f"{svc.name}'s pods replaced"
-                candidates.append(Candidate(action=request, expected_effect=effect, risk=0.2))
+                candidates.append(
+                    self._offer(
+                        incident,
+                        context,
+                        target,
+                        RestartState(restarted_at=stamp),
+                        why,
+                        effect,
+                        0.2,
+                    )
+                )
         fresh = [c for c in candidates if not context.was_tried(c.action)]
         return _decision(self.name, incident, fresh, 0 if fresh else None, context.now)
+
+    def _offer(
+        self,
+        incident: Incident,
+        context: PolicyContext,
+        target: TargetRef,
+        desired: ReplicasState | RestartState,
+        why: str,
+        effect: str,
+        risk: float,
+    ) -> Candidate:
+        kind = ActionKind.SCALE if isinstance(desired, ReplicasState) else ActionKind.RESTART
+        request = ActionRequest(
+            kind=kind,
+            target=target,
+            desired=desired,
+            reason=why,
+            decided_by=self.name,
+            incident_id=incident.id,
+            created_at=context.now,
+        )
+        return Candidate(action=request, expected_effect=effect, risk=risk)
 
 
 class RulesPolicy:

@@ -77,6 +77,12 @@ class _Seasonal:
         self._residuals.resize(width)
         self._spread.resize(width)
 
+    def _learn(self, x: np.ndarray, residual: np.ndarray) -> None:
+        """Remember this tick (after it was scored: no look-ahead)."""
+        self._residuals.update(residual, centred=True)
+        self._spread.update(x)
+        self._history.record(x)
+
 
 class SeasonalRobustZ(_Seasonal):
     """``|x - median(same phase, previous days)| / robust scale of those residuals``."""
@@ -110,9 +116,7 @@ class SeasonalRobustZ(_Seasonal):
         scale = residual_scale(self._residuals.mad, self._spread, baseline)
         z = np.abs(residual) / scale
         ready = np.isfinite(z) & (known > self.spread) & (self._residuals.count >= self.warmup)
-        self._residuals.update(residual, centred=True)
-        self._spread.update(x)
-        self._history.record(x)
+        self._learn(x, residual)
         self.baseline = baseline
         return np.where(ready, z, 0.0)
 
@@ -150,7 +154,5 @@ class SeasonalEnvelope(_Seasonal):
             residual = np.median(outside, axis=0)
         z = residual / residual_scale(self._residuals.mad, self._spread, x)
         ready = np.isfinite(z) & (self._residuals.count >= self.warmup)
-        self._residuals.update(residual, centred=True)
-        self._spread.update(x)
-        self._history.record(x)
+        self._learn(x, residual)
         return np.where(ready, z, 0.0)

@@ -95,7 +95,7 @@ def test_the_signal_path_runs_at_the_shipped_threshold() -> None:
 def test_default_ensemble_meets_the_nab_targets() -> None:
     """Regression guard for the headline figures (benchmarks/nab.py prints them in full)."""
     if not NAB.is_dir():
-        pytest.skip(f"NAB data not found at {NAB}")
+        pytest.skip(f"needs the NAB subset of the shared data at {NAB} (../shared/data/nab)")
     files = load_corpus(NAB)
     bank = np.full((max(len(f.values) for f in files), len(files)), np.nan)
     for j, f in enumerate(files):

@@ -29,7 +29,7 @@ PUBLISHED = {"numenta": (72.3, 65.6, 76.0), "ARTime": (69.5, 58.9, 75.0)}
 @pytest.fixture(scope="module")
 def corpus() -> list[NabFile]:
     if not DATA.is_dir():
-        pytest.skip(f"NAB data not found at {DATA}")
+        pytest.skip(f"needs the NAB subset of the shared data at {DATA} (../shared/data/nab)")
     return load_corpus(DATA)
 
 

@@ -78,7 +78,10 @@ class PrometheusServer:
     def start(self) -> PrometheusServer:
         program = shutil.which(PROGRAM)
         if program is None:
-            pytest.skip(f"the '{PROGRAM}' program is not installed")
+            pytest.skip(
+                f"needs the '{PROGRAM}' program (Debian package prometheus; scripts/bootstrap.sh "
+                "installs it when run as root with apt-get)"
+            )
         config = self.workdir / "prometheus.yml"
         config.write_text(config_yaml(self.target))
         data = self.workdir / "data"
