@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import sys
+import time
 
 import click
 
@@ -98,9 +99,15 @@ def run_command(
         if embedded:
             from evaluation.embedded import EmbeddedOptions, run_embedded
 
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            # virtual time starts afresh every run: its records go to a database of its own
+            # (a shared one would hold the last run's incidents and leases, in another time)
+            runs = settings.data_dir / "runs"
+            runs.mkdir(parents=True, exist_ok=True)
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+            database = runs / f"embedded-{stamp}-{os.getpid()}.db"
+            _say(f"aiops: this run's records go to {database}")
             result = run_embedded(
-                settings,
+                settings.model_copy(update={"database_url": f"sqlite:///{database}"}),
                 EmbeddedOptions(
                     app=app,
                     fault=fault or None,

@@ -88,3 +88,46 @@ def test_malformed_exposition_raises_telemetry_error(text: str) -> None:
 def test_empty_exposition_is_an_error() -> None:
     with pytest.raises(TelemetryError, match="empty exposition"):
         parse_exposition("# HELP nothing here\n", "scrape-a")
+
+
+def families_of(text: str, parser) -> list[tuple[str, str, tuple]]:  # type: ignore[no-untyped-def]
+    return [
+        (
+            f.name,
+            f.type,
+            tuple((s.name, tuple(sorted(s.labels.items())), s.value) for s in f.samples),
+        )
+        for f in parser(text)
+    ]
+
+
+@pytest.mark.parametrize("app", ["hotel-reservation", "online-boutique"])
+def test_fast_path_reads_the_testbed_exactly_as_prometheus_client(app: str) -> None:
+    from telemetry.exposition import _fast, _slow
+    from testbed.app import load_app
+    from testbed.cluster import Cluster
+    from testbed.metrics import render
+
+    cluster = Cluster(load_app(app), seed=1)
+    cluster.advance(120)
+    text = render(cluster)
+    assert families_of(text, _fast) == families_of(text, _slow)
+    assert sum(len(f.samples) for f in _fast(text)) > 500
+
+
+def test_fast_path_hands_unusual_text_to_prometheus_client() -> None:
+    from telemetry.exposition import _fast, _slow, _Unusual
+
+    text = generate_latest(registry()).decode()  # escaped label values
+    with pytest.raises(_Unusual):
+        _fast(text)
+    assert families_of(text, _slow) == [
+        (
+            f.name,
+            f.type,
+            tuple((s.name, tuple(sorted(s.labels.items())), s.value) for s in f.samples),
+        )
+        for f in parse_exposition(text)
+    ]
+    plain = 'x_total{a="1"} 2\n# TYPE y counter\ny_total 3 1700000000000\nz 4\nz 5\n'
+    assert families_of(plain, _fast) == families_of(plain, _slow)
