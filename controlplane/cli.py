@@ -1,7 +1,7 @@
 """The ``aiops`` command: every entry point of the project.
 
 ``aiops run`` (the control loop), ``aiops testbed ...`` (serve the simulated cluster) and
-``aiops db ...`` (the control plane's database).
+``aiops db ...`` (the control plane's database), ``aiops eval`` (the evaluation harness).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from controlplane.db_cli import db_group
+from controlplane.eval_cli import eval_command
 from controlplane.run_cli import run_command
 from testbed.cli import testbed_group
 
@@ -22,6 +23,7 @@ def main() -> None:
 main.add_command(testbed_group)
 main.add_command(db_group)
 main.add_command(run_command)
+main.add_command(eval_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,9 +6,13 @@ one is given) correlates, decides and acts, carrying its epoch into every fenced
 
 Incidents move through the kernel's state machine:
 
-* ``open``/``diagnosing``: analyse the incident's signals, ask the policy; the chosen action
+* ``open``/``diagnosing``: once an incident is ``decide_after_s`` old (the first symptoms are
+  often its callers'; the rest arrive within a tick or two), analyse its signals, ask the
+  policy (an incident the policy chose nothing for is analysed again when its signals or
+  tried actions change, or ``reanalyse_s`` later, not every tick); the chosen action
   goes to the executor. Succeeded → ``mitigating`` → ``verifying`` (a :class:`Watch` starts);
-  awaiting approval → ``mitigating`` (the executor runs it once approved); refused or failed →
+  awaiting approval → ``mitigating`` (the executor runs it once approved; rejected by a person →
+  escalated to ``needs_human``, never worked around with another action); refused or failed →
   remembered as tried, the next tick decides again; escalation, or nothing left → ``needs_human``.
   A policy that chooses nothing leaves the incident as it is.
 * ``verifying``: the verifier's outcome: recovered → ``resolved``; regressed → the action's
@@ -40,6 +44,7 @@ from controlplane.domain import (
     ActionKind,
     ActionRequest,
     Decision,
+    EscalationState,
     Incident,
     IncidentState,
     Signal,
@@ -93,6 +98,8 @@ class ControlLoop:
         leader: LeaderElection | None = None,
         capacity: CapacityMonitor | None = None,
         learn_entry_slos: bool = True,
+        reanalyse_s: float = 60.0,
+        decide_after_s: float = 30.0,
         say: Callable[[str], None] | None = None,
     ) -> None:
         self.store, self.collector, self.slo_reader = store, collector, slo_reader
@@ -103,6 +110,11 @@ class ControlLoop:
         self.say = say or (lambda line: log.info("%s", line))
         self.watches: dict[str, Watch] = {}
         self.tried: dict[str, set[str]] = {}
+        self.reanalyse_s = reanalyse_s
+        self.decide_after_s = decide_after_s
+        """An incident is first analysed this long after it opened (its evidence gathers)."""
+        self._idle: dict[str, tuple[tuple[int, int], float]] = {}
+        """Incidents the policy chose nothing for: (signals, tried) then, and when."""
         self._stop = threading.Event()
         self._restored = False
         self.closers: list[Callable[[], object]] = []
@@ -186,6 +198,7 @@ class ControlLoop:
             self._restore()
         for record in self.executor.reconcile(epoch):
             self.say(f"action {_action(record)}: {record.status} (reconciled)")
+        now = self.clock.now()
         status = self.slo_reader.status()
         result = self.correlator.ingest(signals, status)
         for incident_id in result.opened:
@@ -195,6 +208,11 @@ class ControlLoop:
         with self.store.read() as tx:
             incidents = tx.incidents.unresolved()
         for incident in incidents:
+            if (
+                incident.state is IncidentState.OPEN
+                and now - incident.opened_at < self.decide_after_s
+            ):
+                continue  # let the evidence gather: the first symptoms are often the callers'
             if incident.state in _ACTIVE:
                 self._decide(incident, view, epoch, report)
             elif incident.state is IncidentState.VERIFYING:
@@ -210,11 +228,22 @@ class ControlLoop:
         now = self.clock.now()
         with self.store.read() as tx:
             signals = tx.signals.for_incident(incident.id)
-        analysis = self.analyzer.analyse(signals, incident.id)
         tried = self.tried.setdefault(incident.id, set())
+        evidence = (len(signals), len(tried))
+        last = self._idle.get(incident.id)
+        if (
+            incident.state is IncidentState.DIAGNOSING
+            and last is not None
+            and last[0] == evidence
+            and now - last[1] < self.reanalyse_s
+        ):
+            return  # the policy chose nothing on this evidence a moment ago
+        analysis = self.analyzer.analyse(signals, incident.id)
         context = PolicyContext(view=view, now=now, tried=frozenset(tried))
         decision = self.policy.decide(incident, analysis, context)
         chosen = decision.chosen
+        if chosen is None:
+            self._idle[incident.id] = (evidence, now)
         if chosen is None and incident.state is IncidentState.DIAGNOSING:
             return  # nothing new to try; wait for more evidence
         with self.store.write() as tx:
@@ -304,9 +333,35 @@ class ControlLoop:
         if newest.status is ActionStatus.SUCCEEDED and incident.id not in self.watches:
             self._move(incident, (IncidentState.VERIFYING, "approved action done"))
             self._watch(incident, newest)
+        elif newest.status is ActionStatus.REFUSED and self._rejected(newest):
+            # a person said no: going around them with another action is not the loop's call
+            request = ActionRequest(
+                kind=ActionKind.ESCALATE,
+                target=newest.request.target,
+                desired=EscalationState(
+                    reason=f"a person rejected {_request(newest.request)}: "
+                    f"{newest.verdict_reason or 'no reason given'}"
+                ),
+                reason="the operator rejected the proposed action",
+                decided_by=f"loop/{self.policy.name}",
+                incident_id=incident.id,
+                created_at=self.clock.now(),
+            )
+            self.executor.submit(request, epoch)
+            self.say(
+                f"incident {incident.id[:8]}: a person rejected {_request(newest.request)}; "
+                "handed to a person"
+            )
+            self._move(incident, (IncidentState.NEEDS_HUMAN, "the proposed action was rejected"))
         elif newest.status in (ActionStatus.REFUSED, ActionStatus.FAILED):
             self._tried(incident.id, newest.request)
             self._move(incident, (IncidentState.DIAGNOSING, f"action {newest.status}"))
+
+    def _rejected(self, record: ActionRecord) -> bool:
+        """Whether a person rejected ``record`` (not the guardrails, not an expired request)."""
+        with self.store.read() as tx:
+            approvals = tx.approvals.for_action(record.id)
+        return any(str(a.decision) == "rejected" for a in approvals)
 
     # --- bookkeeping --------------------------------------------------------------------------
 

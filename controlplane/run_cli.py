@@ -99,15 +99,18 @@ def run_command(
         if embedded:
             from evaluation.embedded import EmbeddedOptions, run_embedded
 
-            # virtual time starts afresh every run: its records go to a database of its own
-            # (a shared one would hold the last run's incidents and leases, in another time)
-            runs = settings.data_dir / "runs"
-            runs.mkdir(parents=True, exist_ok=True)
-            stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-            database = runs / f"embedded-{stamp}-{os.getpid()}.db"
-            _say(f"aiops: this run's records go to {database}")
+            # virtual time starts afresh every run: unless a database was configured, its
+            # records go to one of its own (the default one would hold the last run's
+            # incidents and leases, in another time)
+            if "database_url" not in settings.model_fields_set:
+                runs = settings.data_dir / "runs"
+                runs.mkdir(parents=True, exist_ok=True)
+                stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+                database = runs / f"embedded-{stamp}-{os.getpid()}.db"
+                settings = settings.model_copy(update={"database_url": f"sqlite:///{database}"})
+            _say(f"aiops: this run's records go to {settings.database_url}")
             result = run_embedded(
-                settings.model_copy(update={"database_url": f"sqlite:///{database}"}),
+                settings,
                 EmbeddedOptions(
                     app=app,
                     fault=fault or None,

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from actions import Executor, Guardrails, KubernetesBackend, api_client
-from agents.analysis import Analyzer, KubernetesReader
+from agents.analysis import Analyzer, EventWindow, KubernetesReader, LearnedTopology
 from agents.policies import make_policy
 from agents.verify import Verifier
 from controlplane.clock import Clock
@@ -17,7 +17,18 @@ from controlplane.store import Store
 from forecasting.monitor import AnomalyMonitor, CapacityMonitor
 from telemetry import Collector, KubernetesSource, ScrapeSource, SeriesStore, ViewSLOReader
 
-__all__ = ["LoopOptions", "build_loop"]
+__all__ = ["LoopOptions", "WarmState", "build_loop"]
+
+
+@dataclass
+class WarmState:
+    """What a loop learns while it watches, handed over from an earlier watch (the evaluation
+    harness warms these once and forks them for every episode)."""
+
+    series: SeriesStore
+    monitor: AnomalyMonitor
+    topology: LearnedTopology
+    events: EventWindow
 
 
 @dataclass(frozen=True)
@@ -41,12 +52,14 @@ def build_loop(
     *,
     store: Store | None = None,
     say: Callable[[str], None] | None = None,
+    warm: WarmState | None = None,
 ) -> ControlLoop:
     """A loop over the cluster at ``settings.kube_host`` (or the testbed URL).
 
     Telemetry is scraped from ``<host>/metrics`` and read through the Kubernetes API (events,
     logs); actions go through the same API. ``store`` defaults to ``settings.database_url``,
-    migrated to the newest schema.
+    migrated to the newest schema. ``warm`` supplies the series, detectors and topology learned
+    by an earlier watch of the same cluster.
     """
     options = options or LoopOptions()
     host = (settings.kube_host or settings.testbed_url).rstrip("/")
@@ -54,11 +67,17 @@ def build_loop(
     store = store or Store.open(settings.database_url, clock=clock, actor="controlplane")
     scrape = ScrapeSource(f"{host}/metrics", timeout=timeout, name="metrics")
     kube = KubernetesSource(host, timeout=timeout)
-    series = SeriesStore()
+    series = warm.series if warm is not None else SeriesStore()
     collector = Collector([scrape, kube], clock, store=series, rate_window_s=options.rate_window_s)
     slo_reader = ViewSLOReader(collector, [])
     reader_api = api_client(host=host)
-    analyzer = Analyzer(series, logs=kube, cluster=KubernetesReader(reader_api, timeout_s=timeout))
+    analyzer = Analyzer(
+        series,
+        logs=kube,
+        cluster=KubernetesReader(reader_api, timeout_s=timeout),
+        topology=warm.topology if warm is not None else None,
+        events=warm.events if warm is not None else None,
+    )
     correlator = Correlator(store, analyzer.topology)
     backend = KubernetesBackend(api_client(host=host), timeout_s=timeout)
     guardrails = Guardrails.from_file(settings.guardrails_file)
@@ -75,7 +94,7 @@ def build_loop(
         store=store,
         collector=collector,
         slo_reader=slo_reader,
-        monitor=AnomalyMonitor(options.tick_s),
+        monitor=warm.monitor if warm is not None else AnomalyMonitor(options.tick_s),
         capacity=CapacityMonitor(),
         analyzer=analyzer,
         correlator=correlator,

@@ -30,7 +30,13 @@ from testbed.load import Constant
 from testbed.noise import NoiseConfig
 from testbed.runner import TestbedServer
 
-__all__ = ["EmbeddedOptions", "EmbeddedResult", "choose_target", "run_embedded"]
+__all__ = [
+    "EmbeddedOptions",
+    "EmbeddedResult",
+    "choose_target",
+    "run_embedded",
+    "simulated_operator",
+]
 
 
 @dataclass(frozen=True)
@@ -98,15 +104,19 @@ def choose_target(fault: FaultDef, app: AppSpec, cluster: Cluster) -> dict[str, 
     return {"service": service}
 
 
-def _operator(store: Store, now: float, delay_s: float, say: Callable[[str], None]) -> None:
-    """A simulated operator: approves every request that has waited ``delay_s``."""
+def simulated_operator(
+    store: Store, now: float, delay_s: float, say: Callable[[str], None], *, approve: bool = True
+) -> None:
+    """A simulated operator: approves (or rejects) every request that has waited ``delay_s``."""
     with store.write() as tx:
         for approval in tx.approvals.pending():
             if approval.requested_at + delay_s <= now < approval.expires_at:
                 action = tx.actions.get(approval.action_id)
-                tx.approvals.decide(approval.id, "operator (simulated)", True, "looks right")
+                why = "looks right" if approve else "not now"
+                tx.approvals.decide(approval.id, "operator (simulated)", approve, why)
                 what = f"{action.request.kind} {action.request.target}" if action else "an action"
-                say(f"operator: approved {what} after {now - approval.requested_at:.0f} s")
+                verb = "approved" if approve else "rejected"
+                say(f"operator: {verb} {what} after {now - approval.requested_at:.0f} s")
 
 
 def _settle(cluster: Cluster, limit_s: int = 300) -> None:
@@ -203,7 +213,7 @@ def run_embedded(
                 if report.resolved and result.acted_at is not None:
                     result.resolved_at = cluster.now
             if options.operator_delay_s is not None:
-                _operator(loop.store, cluster.now, options.operator_delay_s, line)
+                simulated_operator(loop.store, cluster.now, options.operator_delay_s, line)
             if (
                 result.resolved_at is not None
                 and cluster.now - result.resolved_at >= options.settle_s

@@ -39,7 +39,7 @@ from testbed.app import AppSpec, load_app
 from testbed.cluster import Cluster
 from testbed.faults import FAULTS, FaultDef
 from testbed.k8s.quantity import parse_cpu, parse_memory
-from testbed.load import Constant
+from testbed.load import Constant, LoadProfile
 from testbed.noise import NoiseConfig
 from testbed.runner import TestbedServer
 
@@ -88,9 +88,13 @@ def peak(app: AppSpec) -> float:
     return float(load.get("high") or load.get("rps") or 100.0)
 
 
-def build_cluster(app: AppSpec, seed: int, noise: NoiseConfig | None = NOISE) -> Cluster:
-    """The application under a constant half of its peak load, settled (every pod Ready)."""
-    cluster = Cluster(app, seed=seed, load=Constant(LOAD_SHARE * peak(app)), benign=noise)
+def build_cluster(
+    app: AppSpec, seed: int, noise: NoiseConfig | None = NOISE, load: LoadProfile | None = None
+) -> Cluster:
+    """The application under ``load`` (default: a constant half of its peak), settled (every
+    pod Ready)."""
+    load = load or Constant(LOAD_SHARE * peak(app))
+    cluster = Cluster(app, seed=seed, load=load, benign=noise)
     for _ in range(300):
         cluster.advance(1)
         deployments = cluster.deployments.values()
@@ -223,8 +227,17 @@ class Warmup:
     """One healthy run of ``app`` with ``seed``, keeping a checkpoint at each of ``points``
     (seconds after the settled start; each at least ``PREFILL_S`` after the previous one)."""
 
-    def __init__(self, app: str, seed: int, points: Sequence[float]) -> None:
+    def __init__(
+        self,
+        app: str,
+        seed: int,
+        points: Sequence[float],
+        *,
+        noise: NoiseConfig | None = NOISE,
+        load: LoadProfile | None = None,
+    ) -> None:
         self.app, self.seed = app, seed
+        self.noise, self.load = noise, load
         self.points = sorted(points)
         self.checkpoints: dict[float, Checkpoint] = {}
         self.hosts: dict[float, dict[str, list[str]]] = {}
@@ -233,7 +246,7 @@ class Warmup:
         self.signals: list[Signal] = []
 
     def run(self) -> Warmup:
-        cluster = build_cluster(load_app(self.app), self.seed)
+        cluster = build_cluster(load_app(self.app), self.seed, self.noise, self.load)
         self.start = cluster.now
         monitor = AnomalyMonitor(TICK_S)
         store, topology, events = SeriesStore(), LearnedTopology(), EventWindow()

@@ -39,6 +39,8 @@ __all__ = [
     "AuditRow",
     "Base",
     "DecisionRow",
+    "EvalEpisodeRow",
+    "EvalRunRow",
     "FencingRow",
     "IncidentRow",
     "IncidentSignalRow",
@@ -251,3 +253,33 @@ class LeaseRow(Base):
     acquired_at: Mapped[float]
     renewed_at: Mapped[float]
     expires_at: Mapped[float]
+
+
+class EvalRunRow(Base):
+    """One evaluation run: which suite, policies and seeds, and its summary per policy."""
+
+    __tablename__ = "eval_runs"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    suite: Mapped[str] = mapped_column(NAME)
+    policies: Mapped[list[Any]]
+    seeds: Mapped[list[Any]]
+    started_at: Mapped[float]
+    finished_at: Mapped[float | None]
+    wall_s: Mapped[float | None]
+    summary: Mapped[dict[str, Any]]
+
+
+class EvalEpisodeRow(Base):
+    """One scored episode of a run (the whole record as JSON, its keys as columns)."""
+
+    __tablename__ = "eval_episodes"
+    __table_args__ = (UniqueConstraint("run_id", "scenario", "seed", "policy"),)
+
+    id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("eval_runs.id", ondelete="CASCADE"), index=True)
+    scenario: Mapped[str] = mapped_column(NAME)
+    seed: Mapped[int] = mapped_column(Integer)
+    policy: Mapped[str] = mapped_column(NAME)
+    success: Mapped[bool]
+    record: Mapped[dict[str, Any]]

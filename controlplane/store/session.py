@@ -31,6 +31,7 @@ from controlplane.store.approvals import ApprovalRepository
 from controlplane.store.audit import AuditLog
 from controlplane.store.decisions import DecisionRepository
 from controlplane.store.engine import WRITE, make_engine, store_errors
+from controlplane.store.evaluations import EvaluationRepository
 from controlplane.store.fencing import DEFAULT_LEASE, Fencing
 from controlplane.store.incidents import IncidentRepository
 from controlplane.store.leases import LeaseRepository
@@ -74,6 +75,10 @@ class Transaction:
     @cached_property
     def actions(self) -> ActionRepository:
         return ActionRepository(self.session, self.clock, self.audit, self.fencing)
+
+    @cached_property
+    def evaluations(self) -> EvaluationRepository:
+        return EvaluationRepository(self.session)
 
     @cached_property
     def approvals(self) -> ApprovalRepository:
