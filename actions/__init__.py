@@ -4,7 +4,7 @@ trail build on these).
 The executor-facing API::
 
     spec = CATALOGUE[request.kind]                       # or get_spec(kind) for untrusted input
-    observed = backend.observe(request.target)
+    observed = backend.observe(request.target)           # a batch: each step's, as .steps
     if not spec.is_satisfied(request, observed):
         spec.validate(request, observed)                 # ActionRejected / PreconditionFailed
     verdict = guardrails.evaluate(request, observed, history, now)
@@ -12,7 +12,15 @@ The executor-facing API::
     result = backend.apply(request, observed)            # if verdict.allowed
 """
 
-from actions.catalogue import CATALOGUE, VALIDATION_RULE, ActionSpec, Risk, get_spec, parse_request
+from actions.catalogue import (
+    CATALOGUE,
+    VALIDATION_RULE,
+    ActionSpec,
+    Risk,
+    batch_steps,
+    get_spec,
+    parse_request,
+)
 from actions.executor import Executor, StoreActionHistory
 from actions.guardrails import (
     Approval,
@@ -60,6 +68,7 @@ __all__ = [
     "Verdict",
     "VerdictKind",
     "api_client",
+    "batch_steps",
     "client_from_settings",
     "get_spec",
     "load_guardrail_config",

@@ -33,6 +33,7 @@ from controlplane import (
     ActionKind,
     ActionRejected,
     ActionRequest,
+    BatchState,
     DrainState,
     EscalationState,
     NoActionState,
@@ -46,6 +47,8 @@ from controlplane import (
     SchedulableState,
     ServicePortState,
     TargetKind,
+    TargetRef,
+    WorkloadStep,
 )
 
 from .observed import Observed, ServiceState, WorkloadState
@@ -55,8 +58,10 @@ __all__ = [
     "VALIDATION_RULE",
     "ActionSpec",
     "Risk",
+    "batch_steps",
     "get_spec",
     "parse_request",
+    "step_pairs",
 ]
 
 VALIDATION_RULE = "validation"
@@ -584,6 +589,109 @@ def _service(observed: Observed) -> ServiceState:
     return observed.service
 
 
+# -- several workloads ---------------------------------------------------------------------------
+
+
+def batch_steps(request: ActionRequest) -> list[ActionRequest]:
+    """A batch's steps as the single-Deployment requests they stand for (in step order).
+
+    Each carries the batch's provenance and an idempotency key derived from the batch's, so
+    guardrails, preconditions and writes treat it exactly as a scale or restart decided alone.
+    Any other request is its own only step.
+    """
+    if not isinstance(request.desired, BatchState):
+        return [request]
+    out = []
+    for step in request.desired.steps:
+        kind = ActionKind.SCALE if isinstance(step.desired, ReplicasState) else ActionKind.RESTART
+        target = TargetRef(
+            kind=TargetKind.DEPLOYMENT, namespace=request.target.name, name=step.name
+        )
+        key = hashlib.sha256(f"{request.idempotency_key}:{step.name}".encode()).hexdigest()
+        out.append(
+            ActionRequest(
+                kind=kind,
+                target=target,
+                desired=step.desired,
+                precondition_generation=step.precondition_generation,
+                idempotency_key=key,
+                reason=request.reason,
+                decided_by=request.decided_by,
+                incident_id=request.incident_id,
+                epoch=request.epoch,
+                created_at=request.created_at,
+            )
+        )
+    return out
+
+
+def step_pairs(request: ActionRequest, observed: Observed) -> list[tuple[ActionRequest, Observed]]:
+    """Each step of a batch with its Deployment as observed (:attr:`Observed.steps`)."""
+    steps = batch_steps(request)
+    if len(observed.steps) != len(steps):
+        raise ActionRejected(
+            VALIDATION_RULE,
+            f"{request.target} was observed with {len(observed.steps)} step(s), "
+            f"the batch has {len(steps)}",
+        )
+    return list(zip(steps, observed.steps, strict=True))
+
+
+class BatchSpec(ActionSpec[BatchState]):
+    kind = ActionKind.BATCH
+    description = (
+        "Scale and/or restart several Deployments of one namespace as one decision (every client "
+        "of a rotated database, every saturated service of a surge); each step is observed, "
+        "validated and guarded as its own `scale` or `restart`, then applied in order."
+    )
+    preconditions = (
+        "every step's Deployment passes the preconditions of its step's kind",
+        "each Deployment appears once; at most 20 steps",
+    )
+    inverse_doc = (
+        "a batch scaling each scaled Deployment back to the replicas observed before "
+        "(restarts need no undo); none when nothing was scaled"
+    )
+    risk = Risk.MEDIUM
+
+    def is_satisfied(self, request: ActionRequest, observed: Observed) -> bool:
+        self._check_request(request, observed)
+        return all(CATALOGUE[r.kind].is_satisfied(r, o) for r, o in step_pairs(request, observed))
+
+    def validate(self, request: ActionRequest, observed: Observed) -> None:
+        self._check_request(request, observed)
+        for step, seen in step_pairs(request, observed):
+            CATALOGUE[step.kind].validate(step, seen)
+
+    def inverse(
+        self,
+        request: ActionRequest,
+        observed: Observed,
+        *,
+        resource_version: str | None = None,
+        at: float | None = None,
+    ) -> ActionRequest | None:
+        steps = []
+        for step, seen in step_pairs(request, observed):
+            undo = CATALOGUE[step.kind].inverse(step, seen)
+            if undo is not None and isinstance(undo.desired, ReplicasState):
+                steps.append(WorkloadStep(name=step.target.name, desired=undo.desired))
+        if not steps:
+            return None
+        key = hashlib.sha256(f"inverse:{request.idempotency_key}".encode()).hexdigest()
+        return ActionRequest(
+            kind=ActionKind.BATCH,
+            target=request.target,
+            desired=BatchState(steps=steps),
+            idempotency_key=key,
+            reason=f"undo {request.kind} {request.id}: {request.reason}",
+            decided_by=request.decided_by,
+            incident_id=request.incident_id,
+            epoch=request.epoch,
+            created_at=request.created_at if at is None else at,
+        )
+
+
 # -- no cluster change ---------------------------------------------------------------------------
 
 
@@ -619,6 +727,7 @@ CATALOGUE: Mapping[ActionKind, ActionSpec[Any]] = MappingProxyType(
             RevertPortSpec(),
             NoopSpec(),
             EscalateSpec(),
+            BatchSpec(),
         )
     }
 )

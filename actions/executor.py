@@ -48,7 +48,7 @@ from controlplane.store import (
     VerdictKind,
 )
 
-from .catalogue import VALIDATION_RULE, ActionSpec, get_spec, parse_request
+from .catalogue import VALIDATION_RULE, ActionSpec, batch_steps, get_spec, parse_request
 from .guardrails import Guardrails
 from .history import ActionHistory
 from .kubernetes import ActionBackend
@@ -193,11 +193,11 @@ class Executor:
         """
         request = record.request
         spec = get_spec(request.kind)
-        observed = self.backend.observe(request.target)  # ActionFailed: stays pending
+        observed = self._observe(request)  # ActionFailed: stays pending
         if spec.changes_cluster and not observed.exists:
-            return self._refuse(
-                record, MISSING_TARGET_RULE, f"{request.target} does not exist", epoch
-            )
+            missing = [str(o.target) for o in observed.steps if not o.exists]
+            what = ", ".join(missing) if missing else str(request.target)
+            return self._refuse(record, MISSING_TARGET_RULE, f"{what} does not exist", epoch)
         try:
             spec.validate(request, observed)
         except PreconditionFailed as exc:
@@ -290,7 +290,7 @@ class Executor:
         """A ``running`` action found after a crash: did its write land?"""
         request = record.request
         spec = get_spec(request.kind)
-        observed = self.backend.observe(request.target)
+        observed = self._observe(request)
         if not spec.changes_cluster or spec.is_satisfied(request, observed):
             log.info("action %s had reached its desired state before the restart", record.id)
             return self._apply(record, observed, epoch)  # sends nothing: already satisfied
@@ -307,6 +307,18 @@ class Executor:
             )
         log.info("action %s had not reached the cluster before the restart: applying", record.id)
         return self._apply(record, observed, epoch)
+
+    def _observe(self, request: ActionRequest) -> Observed:
+        """The request's target as it is now; a batch's as each of its steps' Deployments."""
+        if request.kind is not ActionKind.BATCH:
+            return self.backend.observe(request.target)
+        steps = [self.backend.observe(step.target) for step in batch_steps(request)]
+        return Observed(
+            target=request.target,
+            exists=all(o.exists for o in steps),
+            steps=steps,
+            workloads=[w for o in steps for w in o.workloads],
+        )
 
     def _refuse(
         self, record: ActionRecord, rule: str, reason: str, epoch: int | None

@@ -8,6 +8,10 @@ and the first that decides names itself in the :class:`Verdict`:
 ``no_cluster_change`` → ``already_satisfied`` → ``pause`` → ``namespace_pause`` →
 ``protected_namespace`` → ``opt_out`` → ``replica_bounds`` → ``serving_to_zero`` →
 ``max_disruption`` → ``cooldown`` → ``rate_limit`` → ``dry_run`` → ``approval``.
+
+A ``batch`` is evaluated step by step, each step as the ``scale`` or ``restart`` it stands for,
+and gets its strictest step's verdict; once run, it counts as one action for the rate limit and
+as an action on every Deployment of its namespace for the cooldown.
 """
 
 from __future__ import annotations
@@ -23,13 +27,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from controlplane import (
     ActionKind,
     ActionRequest,
+    BatchState,
     ConfigError,
     PodDeletionState,
     ReplicasState,
     TargetKind,
+    TargetRef,
 )
 
-from .catalogue import CATALOGUE
+from .catalogue import CATALOGUE, step_pairs
 from .history import ActionHistory
 from .observed import Observed, WorkloadSummary, rolled_by_drain, workload_key
 
@@ -135,6 +141,7 @@ _UNATTENDED = [
     ActionKind.DELETE_POD,
     ActionKind.CORDON,
     ActionKind.UNCORDON,
+    ActionKind.BATCH,
 ]
 _NEEDS_APPROVAL = [
     ActionKind.ROLLBACK,
@@ -269,6 +276,8 @@ class Guardrails:
                 rule=Rule.ALREADY_SATISFIED,
                 reason=f"{request.target} is already in the desired state: nothing will be sent",
             )
+        if isinstance(request.desired, BatchState):
+            return self._batch(request, observed, history, now)
         checks: list[Callable[[ActionRequest, Observed], Verdict | None]] = [
             self._pause,
             self._namespace_pause,
@@ -285,6 +294,27 @@ class Guardrails:
             if verdict is not None:
                 return verdict
         return self._approval(request)
+
+    def _batch(
+        self, request: ActionRequest, observed: Observed, history: ActionHistory, now: float
+    ) -> Verdict:
+        """A batch passes only as its strictest step: each step is evaluated as the scale or
+        restart it stands for (every rule above); a refused step refuses the batch, one that
+        needs a person (or the batch kind itself needing one) makes the batch need one."""
+        verdicts = []
+        for step, seen in step_pairs(request, observed):
+            verdict = self.evaluate(step, seen, history, now)
+            if verdict.outcome is VerdictKind.REFUSED:
+                return _refused(verdict.rule, f"step {step.target}: {verdict.reason}")
+            verdicts.append((step, verdict))
+        for outcome in (VerdictKind.DRY_RUN, VerdictKind.NEEDS_APPROVAL):
+            for step, verdict in verdicts:
+                if verdict.outcome is outcome:
+                    reason = f"step {step.target}: {verdict.reason}"
+                    return Verdict(outcome=outcome, rule=verdict.rule, reason=reason)
+        verdict = self._approval(request)
+        steps = ", ".join(str(step.target) for step, _ in verdicts)
+        return verdict.model_copy(update={"reason": f"{verdict.reason} (steps: {steps})"})
 
     # -- the rules, in order ---------------------------------------------------------------------
 
@@ -379,6 +409,9 @@ class Guardrails:
         targets = [request.target]
         if request.target.kind is TargetKind.POD:
             targets += [s.ref for s in observed.workloads]
+        if request.target.namespace and request.target.kind is not TargetKind.SERVICE:
+            # a batch in the namespace counts as an action on each of its Deployments
+            targets.append(TargetRef(kind=TargetKind.NAMESPACE, name=request.target.namespace))
         for target in targets:
             last = history.last_action_at(target)
             if last is not None and now - last < cooldown:

@@ -25,9 +25,11 @@ from kubernetes.client import ApiException
 from urllib3.exceptions import HTTPError
 
 from controlplane import (
+    ActionError,
     ActionFailed,
     ActionKind,
     ActionRequest,
+    BatchState,
     Clock,
     DrainState,
     EscalationState,
@@ -46,7 +48,7 @@ from controlplane import (
 )
 
 from . import k8s_apply as write
-from .catalogue import get_spec
+from .catalogue import get_spec, step_pairs
 from .k8s_client import Apis, client_from_settings
 from .k8s_observe import observe_target
 from .observed import Observed
@@ -149,6 +151,8 @@ class KubernetesBackend:
                 resource_version=observed.resource_version,
             )
         spec.validate(request, observed)
+        if isinstance(request.desired, BatchState):
+            return self._batch(request, observed)
         fields = {"action_id": request.id, "kind": str(request.kind), "target": str(request.target)}
         log.info("applying action", extra=fields)
         try:
@@ -199,6 +203,24 @@ class KubernetesBackend:
             f"{request.kind} applied to {target}",
             resource_version=after,
         )
+
+    def _batch(self, request: ActionRequest, observed: Observed) -> ActionResult:
+        """Each step in order; a step that fails after others were applied makes the result
+        partial (naming the steps not done), a first step's failure is the batch's."""
+        pairs = step_pairs(request, observed)
+        done: list[str] = []
+        for index, (step, seen) in enumerate(pairs):
+            try:
+                self.apply(step, seen)
+            except ActionError as exc:
+                if not done:
+                    raise
+                left = [str(s.target) for s, _ in pairs[index:]]
+                message = f"batch on {request.target} stopped at {step.target}: {exc}"
+                return self._result(request, ResultStatus.PARTIAL, message, remaining=left)
+            done.append(f"{step.kind} {step.target.name}")
+        message = f"batch applied in {request.target}: {', '.join(done)}"
+        return self._result(request, ResultStatus.APPLIED, message)
 
     def _drain(self, request: ActionRequest, observed: Observed, rv: str | None) -> ActionResult:
         stamp = datetime.fromtimestamp(request.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -223,6 +223,9 @@ class Observed(_Model):
     node: NodeState | None = None
     service: ServiceState | None = None
     workloads: list[WorkloadSummary] = Field(default_factory=list)
+    steps: list[Observed] = Field(default_factory=list)
+    """A batch: each step's Deployment as observed, in step order (the batch's target is their
+    namespace; ``workloads`` then summarises every step's Deployment)."""
 
     @classmethod
     def missing(cls, target: TargetRef) -> Observed:

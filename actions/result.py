@@ -17,7 +17,8 @@ class ResultStatus(StrEnum):
     ALREADY_SATISFIED = "already_satisfied"
     """The desired state already held: nothing was sent (a replay, or someone did it first)."""
     PARTIAL = "partial"
-    """Part of it was done (a drain whose evictions a disruption budget still refuses)."""
+    """Part of it was done (a drain whose evictions a disruption budget still refuses, a batch
+    stopped at a step)."""
     NOTHING_TO_DO = "nothing_to_do"
     """``noop``: no cluster call."""
     ESCALATED = "escalated"
@@ -39,7 +40,8 @@ class ActionResult(BaseModel):
     evicted: list[str] = Field(default_factory=list)
     """Drain: pods evicted, as ``namespace/name``."""
     remaining: list[str] = Field(default_factory=list)
-    """Drain: pods still on the node because their disruption budget refused the eviction."""
+    """Drain: pods still on the node because their disruption budget refused the eviction;
+    batch: the steps not applied."""
 
     @property
     def done(self) -> bool:

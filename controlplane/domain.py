@@ -26,6 +26,7 @@ __all__ = [
     "SLO",
     "ActionKind",
     "ActionRequest",
+    "BatchState",
     "Candidate",
     "Decision",
     "DesiredState",
@@ -56,6 +57,7 @@ __all__ = [
     "TargetRef",
     "Tier",
     "TimelineEntry",
+    "WorkloadStep",
     "can_transition",
     "new_id",
 ]
@@ -383,6 +385,7 @@ class ActionKind(StrEnum):
     REVERT_PORT = "revert_port"
     NOOP = "noop"
     ESCALATE = "escalate"
+    BATCH = "batch"
 
 
 class ReplicasState(_Model):
@@ -460,6 +463,31 @@ class ServicePortState(_Model):
     target_port: Annotated[int, Field(ge=1, le=65535)] | Annotated[str, Field(min_length=1)]
 
 
+class WorkloadStep(_Model):
+    """One Deployment of a batch (named within the batch's namespace) and its desired state."""
+
+    name: str = Field(min_length=1)
+    desired: Annotated[ReplicasState | RestartState, Field(discriminator="type")]
+    precondition_generation: int | None = Field(default=None, ge=0)
+    """The Deployment's ``metadata.generation`` when the batch was decided (as
+    :attr:`ActionRequest.precondition_generation` for a single action)."""
+
+
+class BatchState(_Model):
+    """Every step's Deployment is in its desired state: several workloads fixed by one decision
+    (every client of a database restarted, every saturated service scaled out)."""
+
+    type: Literal["batch"] = "batch"
+    steps: list[WorkloadStep] = Field(min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        names = [s.name for s in self.steps]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a Deployment appears twice in the batch: {names}")
+        return self
+
+
 class NoActionState(_Model):
     """Nothing changes."""
 
@@ -483,6 +511,7 @@ DesiredState = Annotated[
     | DrainState
     | PlacementState
     | ServicePortState
+    | BatchState
     | NoActionState
     | EscalationState,
     Field(discriminator="type"),
@@ -502,6 +531,7 @@ ACTION_DESIRED_STATES: Mapping[ActionKind, type[BaseModel]] = MappingProxyType(
         ActionKind.REVERT_PORT: ServicePortState,
         ActionKind.NOOP: NoActionState,
         ActionKind.ESCALATE: EscalationState,
+        ActionKind.BATCH: BatchState,
     }
 )
 """The desired-state type each action kind takes."""
@@ -521,6 +551,7 @@ ACTION_TARGET_KINDS: Mapping[ActionKind, frozenset[TargetKind]] = MappingProxyTy
         ActionKind.REVERT_PORT: frozenset({TargetKind.SERVICE}),
         ActionKind.NOOP: frozenset(TargetKind),
         ActionKind.ESCALATE: frozenset(TargetKind),
+        ActionKind.BATCH: frozenset({TargetKind.NAMESPACE}),
     }
 )
 """The target kinds each action kind may act on."""

@@ -65,6 +65,8 @@ DEFAULT_ENTRY_SLO = {"latency_quantile": 0.99, "latency_ms": 500.0, "error_ratio
 """The SLO every entry service (one the ingress gateway calls) gets when none is configured."""
 INGRESS = "istio-ingressgateway"
 _ACTIVE = (IncidentState.OPEN, IncidentState.DIAGNOSING)
+_KEYED_PER_TARGET = (ActionKind.RESTART, ActionKind.DELETE_POD, ActionKind.BATCH)
+"""Kinds whose requests carry a fresh stamp each time: tried once per kind and target."""
 
 
 @dataclass
@@ -288,7 +290,7 @@ class ControlLoop:
     def _tried(self, incident_id: str, request: ActionRequest) -> None:
         tried = self.tried.setdefault(incident_id, set())
         tried.add(request.idempotency_key)
-        if request.kind in (ActionKind.RESTART, ActionKind.DELETE_POD):
+        if request.kind in _KEYED_PER_TARGET:
             tried.add(tried_key(request))
 
     def _watch(self, incident: Incident, record: ActionRecord) -> None:
@@ -381,7 +383,7 @@ class ControlLoop:
                 for record in records:
                     if record.status in (ActionStatus.REFUSED, ActionStatus.FAILED):
                         tried.add(record.idempotency_key)
-                    if record.request.kind in (ActionKind.RESTART, ActionKind.DELETE_POD):
+                    if record.request.kind in _KEYED_PER_TARGET:
                         tried.add(tried_key(record.request))
                 done = [r for r in records if r.status is ActionStatus.SUCCEEDED]
                 if (

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actions import batch_steps
 from agents.analysis import Analysis
 from agents.policies import Policy, PolicyContext
 from controlplane.clock import ManualClock
@@ -391,7 +392,6 @@ def _run(
     acceptable = outcome.mitigations
     if acceptable is None:
         acceptable = sorted({m for f in drawn.faults for m in FAULTS[f.fault].mitigations})
-    fix_at: float | None = None
     while cluster.now - start < scenario.time_allowed_s - 1e-6:
         step = max(0.0, TICK_S - charged[0])
         charged[0] = max(0.0, charged[0] - TICK_S)
@@ -409,9 +409,6 @@ def _run(
                 approve=scenario.operator.approve,
             )
         judge.record()
-        for record in report.actions:
-            if record.status is ActionStatus.SUCCEEDED and str(record.request.kind) in acceptable:
-                fix_at = fix_at if fix_at is not None else cluster.now
         if (
             outcome.kind == "mitigate"
             and onset is not None
@@ -451,7 +448,9 @@ def _settled(store: Store, acceptable: list[str]) -> bool:
     with store.read() as tx:
         done = tx.actions.find(statuses={ActionStatus.SUCCEEDED})
         open_ = tx.incidents.unresolved()
-    return not open_ and any(str(r.request.kind) in acceptable for r in done)
+    return not open_ and any(
+        str(step.kind) in acceptable for r in done for step in batch_steps(r.request)
+    )
 
 
 def _held(ticks: list[TickTrace], hold_s: float) -> bool:
@@ -469,20 +468,20 @@ def _from_store(store: Store, start: float) -> tuple[list[ActionTrace], float | 
     actions = []
     escalated = None
     for record in records:
-        request = record.request
-        if str(request.kind) == "escalate":
+        if str(record.request.kind) == "escalate":
             escalated = record.created_at - start if escalated is None else escalated
-        actions.append(
-            ActionTrace(
-                at_s=(record.finished_at or record.created_at) - start,
-                kind=str(request.kind),
-                target_kind=str(request.target.kind),
-                target=request.target.name,
-                status=str(record.status),
-                desired=request.desired.model_dump(exclude={"type"}),
-                inverse=request.reason.startswith("undo "),
+        for request in batch_steps(record.request):  # a batch is scored as its steps
+            actions.append(
+                ActionTrace(
+                    at_s=(record.finished_at or record.created_at) - start,
+                    kind=str(request.kind),
+                    target_kind=str(request.target.kind),
+                    target=request.target.name,
+                    status=str(record.status),
+                    desired=request.desired.model_dump(exclude={"type"}),
+                    inverse=record.request.reason.startswith("undo "),
+                )
             )
-        )
     for incident in incidents:
         if str(incident.state) == "needs_human" and escalated is None:
             escalated = incident.updated_at - start

@@ -31,6 +31,7 @@ from typing import Any
 
 from kubernetes import client
 
+from actions import batch_steps
 from agents.analysis import Analysis, Analyzer, EventWindow, KubernetesReader, LearnedTopology
 from controlplane import Hypothesis, ManualClock, Signal, TargetKind
 from forecasting.monitor import AnomalyMonitor
@@ -165,7 +166,8 @@ class Outcome:
 
     @property
     def mitigation_ok(self) -> bool:
-        return self.first_action in self.truth.get("mitigations", ())
+        kinds = set(self.first_action.split("+")) if self.first_action else set()
+        return bool(kinds) and kinds <= set(self.truth.get("mitigations", ()))
 
 
 class _Watch:
@@ -397,9 +399,9 @@ def _score(
     rank_target = next((i for i, h in enumerate(hypotheses) if hit(h, truth, label=False)), None)
     first = None
     if analysis is not None:
-        first = next(
-            (str(c.action.kind) for c in analysis.candidates if c.hypothesis_index == 0), None
-        )
+        action = next((c.action for c in analysis.candidates if c.hypothesis_index == 0), None)
+        if action is not None:  # a batch stands for its steps' kinds
+            first = "+".join(sorted({str(step.kind) for step in batch_steps(action)}))
     return Outcome(scenario, truth, signals, analysis, rank, rank_target, first, wall_s)
 
 

@@ -41,6 +41,7 @@ from controlplane import (
     ActionKind,
     ActionRequest,
     AgentError,
+    BatchState,
     Candidate,
     DesiredState,
     DrainState,
@@ -56,6 +57,7 @@ from controlplane import (
     ServicePortState,
     TargetKind,
     TargetRef,
+    WorkloadStep,
 )
 
 from .causes import Cause, Finding
@@ -242,6 +244,33 @@ class _Builder:
             effect,
             version=info.resource_version if info else None,
             cost=max(replicas - current, 0) * (1.0 + (per_pod if math.isfinite(per_pod) else 0)),
+        )
+
+    def batch(self, parts: list[Candidate], finding: Finding, effect: str) -> Candidate | None:
+        """One decision for several scale/restart candidates in one namespace (``None`` for
+        fewer than two): as risky as its riskiest step, as costly as all of them."""
+        steps = [
+            WorkloadStep(
+                name=c.action.target.name,
+                desired=c.action.desired,
+                precondition_generation=c.action.precondition_generation,
+            )
+            for c in parts
+            if isinstance(c.action.desired, ReplicasState | RestartState)
+        ]
+        namespaces = {c.action.target.namespace for c in parts}
+        namespace = next(iter(namespaces))
+        if len(steps) < 2 or len(steps) != len(parts) or len(namespaces) != 1 or not namespace:
+            return None
+        riskiest = max(c.risk for c in parts) - RISK[CATALOGUE[ActionKind.BATCH].risk]
+        return self.candidate(
+            ActionKind.BATCH,
+            TargetRef(kind=TargetKind.NAMESPACE, name=namespace),
+            BatchState(steps=steps),
+            finding,
+            effect,
+            extra_risk=max(riskiest, 0.0),
+            cost=sum(c.cost for c in parts),
         )
 
     def _cpu_request(self, key: str) -> float:
@@ -432,15 +461,7 @@ def _remedies(b: _Builder, finding: Finding) -> list[Candidate | None]:
             b.restart(key, finding, "every pod replaced by a rolling update"),
         ]
     if cause is Cause.MEMORY_LEAK:
-        return [
-            b.restart(
-                key,
-                finding,
-                "memory back to its baseline; the leak refills it in time "
-                "(a code fix is needed: escalate)",
-            ),
-            _raise_memory(b, key, finding),
-        ]
+        return _leak_remedies(b, key, finding)
     if cause is Cause.CPU_HOG:
         pods = finding.pods or b.only_pod(key)
         remedies: list[Candidate | None] = list(
@@ -480,12 +501,15 @@ def _remedies(b: _Builder, finding: Finding) -> list[Candidate | None]:
             b.move(key, nodes, finding, "pods rescheduled off the nodes of the faulty path"),
         ]
     if cause is Cause.DB_AUTH:
-        return [
+        restarts = [
             b.restart(
                 client, finding, f"{split_key(client)[1]} reconnects with the current credentials"
             )
             for client in finding.peers
         ]
+        names = ", ".join(split_key(c)[1] for c in finding.peers)
+        every = b.batch(restarts, finding, f"every client ({names}) reconnects with them")
+        return [every, *restarts]  # one client restarted leaves the others refused
     if cause is Cause.LOAD_SURGE:
         return _scale_saturated(b, finding)
     # generic: the deepest troubled service
@@ -598,7 +622,48 @@ def _raise_cpu(b: _Builder, key: str, finding: Finding) -> Candidate | None:
     )
 
 
-def _raise_memory(b: _Builder, key: str, finding: Finding) -> Candidate | None:
+def leak_rate(facts: Facts, key: str) -> float:
+    """How fast the leak fills the memory limit (share of the limit per second, NaN when
+    unknown): the median rise per tick of the memory ratio since the onset, so the drop of an
+    OOM kill among the climbs does not count."""
+    namespace, name = split_key(key)
+    since = facts.now - facts.onset + facts.config.rate_window_s
+    times, values = facts.ctx.store.window(
+        f"service/{namespace}/{name}/memory_ratio", since, facts.now
+    )
+    keep = np.isfinite(values)
+    times, values = times[keep], values[keep]
+    if times.size < 3:
+        return math.nan
+    return float(np.median(np.diff(values) / np.diff(times)))
+
+
+def _leak_remedies(b: _Builder, key: str, finding: Finding) -> list[Candidate | None]:
+    """A restart and a higher memory limit (a rolling update too, so it also starts from the
+    baseline); the limit first when the leak would fill a restarted pod within ``hold_s``."""
+    cfg = b.f.config
+    rate = leak_rate(b.f, key)
+    base = b.f.svc(key, "memory_ratio").base
+    holds = (1.0 - base) / rate if rate > 0 and math.isfinite(base) else math.inf
+    effect = "memory back to its baseline; the leak refills it"
+    if math.isfinite(holds):
+        effect += f" in about {holds / 60:.0f} min"
+    restart = b.restart(key, finding, f"{effect} (a code fix is needed: escalate)")
+    # the limit that lasts hold_s from the baseline, at least 1.5 times the current one
+    wanted = (base + rate * cfg.hold_s) if math.isfinite(holds) else 1.5
+    factor = min(max(wanted, 1.5), cfg.max_memory_factor)
+    later = "fresh pods, and the next OOM kill comes later"
+    if math.isfinite(holds):
+        later = f"fresh pods, which last about {(factor - base) / rate / 60:.0f} min"
+    raised = _raise_memory(b, key, finding, factor, later)
+    if holds < cfg.hold_s and raised is not None:
+        return [raised, restart]
+    return [restart, raised]
+
+
+def _raise_memory(
+    b: _Builder, key: str, finding: Finding, factor: float, effect: str
+) -> Candidate | None:
     info = b.workload(key)
     if info is None or not info.containers:
         return None
@@ -606,13 +671,13 @@ def _raise_memory(b: _Builder, key: str, finding: Finding) -> Candidate | None:
     limit = _memory_mib(container.memory_limit)
     if not math.isfinite(limit):
         return None
-    new = f"{math.ceil(limit * 1.5)}Mi"
+    new = f"{math.ceil(limit * factor)}Mi"
     return b.candidate(
         ActionKind.SET_RESOURCES,
         b.deployment(key),
         ResourcesState(container=container.name, memory_limit=new),
         finding,
-        f"memory limit {container.memory_limit} → {new}: the next OOM kill comes later",
+        f"memory limit {container.memory_limit} → {new}: {effect}",
         version=info.resource_version,
         extra_risk=b.single(key),
         cost=info.replicas,
@@ -644,6 +709,8 @@ def _revert_port(b: _Builder, key: str, finding: Finding) -> Candidate | None:
 
 
 def _scale_saturated(b: _Builder, finding: Finding) -> list[Candidate | None]:
+    """Every saturated service scaled out in one batch (one alone leaves the others the
+    bottleneck), then each on its own."""
     out: list[Candidate | None] = []
     keys = list(finding.peers) or [finding.service or ""]
     for key in keys:
@@ -659,7 +726,10 @@ def _scale_saturated(b: _Builder, finding: Finding) -> list[Candidate | None]:
                 "current demand",
             )
         )
-    return out
+    parts = [c for c in out if c is not None]
+    names = ", ".join(split_key(k)[1] for k in keys)
+    every = b.batch(parts, finding, f"every saturated service ({names}) scaled out together")
+    return [every, *out]
 
 
 def build_candidates(facts: Facts, findings: list[Finding], top: int) -> list[Candidate]:

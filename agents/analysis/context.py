@@ -78,6 +78,11 @@ class AnalysisConfig:
     max_scale_factor: float = 4.0
     """A scale-out asks for at most this many times the current replicas."""
     max_replicas: int = 20
+    hold_s: float = 1800.0
+    """A remedy should hold this long: a restart that a memory leak undoes sooner yields to a
+    memory limit sized to last it."""
+    max_memory_factor: float = 4.0
+    """A raised memory limit is at most this many times the current one."""
 
 
 @dataclass

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from controlplane.domain import ActionRequest, Decision, Incident
+from controlplane.domain import ActionRequest, BatchState, Decision, Incident
 from controlplane.exceptions import ConfigError
 from telemetry import ClusterView
 
@@ -34,7 +34,10 @@ class PolicyContext:
 
 def tried_key(action: ActionRequest) -> str:
     """What marks an action as tried besides its idempotency key: a restart or a pod deletion
-    carries a fresh timestamp or uid each time, so it counts per kind and target."""
+    carries a fresh timestamp or uid each time, so it counts per kind and target (a batch: and
+    the Deployments of its steps)."""
+    if isinstance(action.desired, BatchState):
+        return f"{action.kind} {action.target} {','.join(s.name for s in action.desired.steps)}"
     return f"{action.kind} {action.target}"
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from actions import batch_steps
+from agents.analysis import Analysis
 from evaluation.localization import (
     Outcome,
     Scenario,
@@ -66,6 +68,12 @@ def scenario(app_name: str, fault: str) -> Scenario:
     return Scenario(app_name, SEED, fault, target, CHECKPOINT_S, delay_s=7.0, strength=strength)
 
 
+def first_kinds(analysis: Analysis) -> set[str]:
+    """The kinds the top hypothesis's first candidate carries out (a batch: its steps')."""
+    first = next((c for c in analysis.candidates if c.hypothesis_index == 0), None)
+    return {str(step.kind) for step in batch_steps(first.action)} if first else set()
+
+
 def describe(outcome: Outcome) -> str:
     analysis = outcome.analysis
     lines = [outcome.scenario.describe(), f"truth: {outcome.truth['root_cause']}"]
@@ -80,8 +88,9 @@ def test_the_root_cause_is_found_and_its_remedy_offered(app_name: str, fault: st
     outcome = run_scenario(scenario(app_name, fault), warmup(app_name))
     assert outcome.detected, f"{fault}: no signal"
     assert outcome.rank == 0, describe(outcome)
-    assert outcome.mitigation_ok, (outcome.first_action, outcome.truth["mitigations"])
     assert outcome.analysis is not None
+    kinds = first_kinds(outcome.analysis)
+    assert kinds and kinds <= set(outcome.truth["mitigations"]), (kinds, outcome.truth)
     last = outcome.analysis.candidates[-1]
     assert last.action.kind == "escalate"
 
@@ -104,24 +113,15 @@ def test_a_forked_cluster_continues_as_a_rebuilt_one() -> None:
 
 
 # The rules policy's first choice, through the executor with the default guardrails, must heal
-# the fault: the application's SLOs met over a whole window within 15 minutes of the action
-# (evaluation.mitigation). Not yet healed by a first choice, so not claimed here (issue 6 is
-# open on them): db-auth on both applications (one client is restarted per decision, the fault
-# needs all of them), memory-leak on online-boutique (a restart buys less than its 600 s SLO
-# window before the leak recurs), load-flood and demand-growth on hotel-reservation (the
-# scale-out of the busiest service is not enough to bring the entry SLO back).
-NOT_YET = {
-    ("hotel-reservation", "db-auth"),
-    ("online-boutique", "db-auth"),
-    ("online-boutique", "memory-leak"),
-    ("hotel-reservation", "load-flood"),
-    ("hotel-reservation", "demand-growth"),
-}
+# every fault: the application's SLOs met over a whole window within 15 minutes of the action
+# (evaluation.mitigation). Where several workloads need the same fix (every client of a rotated
+# database, every saturated service of a surge) the first choice is one batch of them; where a
+# restart would not outlast a memory leak, a memory limit sized to last it (approved by the
+# simulated operator).
 HEAL_CASES = [
     pytest.param(a, f, marks=pytest.mark.xdist_group(f"analysis-{a}"), id=f"{f}@{a}")
     for a in APPS
     for f in FAULTS
-    if (a, f) not in NOT_YET
 ]
 
 
