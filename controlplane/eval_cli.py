@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -51,6 +52,26 @@ def _seeds(text: str) -> list[int]:
     default=None,
     help="Where results.json, report.md and the charts go (default: .aiops/eval/<time>).",
 )
+@click.option(
+    "--live",
+    default=None,
+    metavar="URL",
+    help="Run the one --scenario with one policy against a live testbed server (a demo).",
+)
+@click.option(
+    "--truth-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="--live: the testbed's truth token (to inject faults and read the ground truth).",
+)
+@click.option(
+    "--warm",
+    type=click.FloatRange(min=0),
+    default=3600.0,
+    show_default=True,
+    help="--live: seconds of testbed time watched healthy before the faults (the detectors "
+    "calibrate over 150 ticks).",
+)
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def eval_command(
     suite: str,
@@ -60,6 +81,9 @@ def eval_command(
     seeds: str,
     jobs: int | None,
     out: Path | None,
+    live: str | None,
+    truth_token_file: Path | None,
+    warm: float,
     quiet: bool,
 ) -> None:
     """Score policies on scenarios, in virtual time; writes JSON, Markdown and charts."""
@@ -76,6 +100,28 @@ def eval_command(
             if not scenarios:
                 raise click.BadParameter(f"no scenario name contains {only!r}", param_hint="--only")
         names = [p.strip() for p in policies.split(",") if p.strip()]
+        if live:
+            from evaluation.live import run_live
+
+            if len(scenarios) != 1 or len(names) != 1:
+                raise click.UsageError("--live runs one scenario (--scenario) with one policy")
+            if truth_token_file is None:
+                raise click.UsageError("--live needs --truth-token-file (aiops testbed serve's)")
+            try:
+                token = truth_token_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise click.BadParameter(str(exc), param_hint="--truth-token-file") from None
+            result = run_live(
+                scenarios[0],
+                names[0],
+                live,
+                _seeds(seeds)[0],
+                settings,
+                truth_token=token,
+                warm_s=warm,
+                say=click.echo,
+            )
+            sys.exit(0 if result.score.success else 1)
         from controlplane.clock import SystemClock
         from controlplane.store import Store
 

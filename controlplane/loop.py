@@ -6,10 +6,12 @@ one is given) correlates, decides and acts, carrying its epoch into every fenced
 
 Incidents move through the kernel's state machine:
 
-* ``open``/``diagnosing``: once an incident is ``decide_after_s`` old (the first symptoms are
-  often its callers'; the rest arrive within a tick or two), analyse its signals, ask the
+* ``open``/``diagnosing``: once an incident is ``decide_after_s`` old (a rate window: the first
+  symptoms are often its callers', and half of their window predates the fault), or earlier
+  when its top hypothesis scores ``sure_score``, analyse its signals, ask the
   policy (an incident the policy chose nothing for is analysed again when its signals or
-  tried actions change, or ``reanalyse_s`` later, not every tick); the chosen action
+  tried actions change, or ``reanalyse_s`` later, not every tick; an incident whose signals are
+  all latency below ``act_latency_ms`` is watched, not acted on); the chosen action
   goes to the executor. Succeeded → ``mitigating`` → ``verifying`` (a :class:`Watch` starts);
   awaiting approval → ``mitigating`` (the executor runs it once approved; rejected by a person →
   escalated to ``needs_human``, never worked around with another action); refused or failed →
@@ -27,6 +29,7 @@ action). Every step is narrated through ``say`` (one readable line each).
 from __future__ import annotations
 
 import logging
+import math
 import signal as os_signal
 import threading
 from collections.abc import Callable
@@ -101,7 +104,9 @@ class ControlLoop:
         capacity: CapacityMonitor | None = None,
         learn_entry_slos: bool = True,
         reanalyse_s: float = 60.0,
-        decide_after_s: float = 30.0,
+        decide_after_s: float = 60.0,
+        act_latency_ms: float = 100.0,
+        sure_score: float = 0.85,
         say: Callable[[str], None] | None = None,
     ) -> None:
         self.store, self.collector, self.slo_reader = store, collector, slo_reader
@@ -114,7 +119,12 @@ class ControlLoop:
         self.tried: dict[str, set[str]] = {}
         self.reanalyse_s = reanalyse_s
         self.decide_after_s = decide_after_s
-        """An incident is first analysed this long after it opened (its evidence gathers)."""
+        self.act_latency_ms = act_latency_ms
+        self.sure_score = sure_score
+        """A hypothesis this strong is acted on before ``decide_after_s``."""
+        """A latency-only incident is acted on once a signalled latency reaches this."""
+        """An incident is first analysed this long after it opened: one rate window, so the
+        symptoms describe the fault alone, and the callee's symptoms have joined the callers'."""
         self._idle: dict[str, tuple[tuple[int, int], float]] = {}
         """Incidents the policy chose nothing for: (signals, tried) then, and when."""
         self._stop = threading.Event()
@@ -200,7 +210,6 @@ class ControlLoop:
             self._restore()
         for record in self.executor.reconcile(epoch):
             self.say(f"action {_action(record)}: {record.status} (reconciled)")
-        now = self.clock.now()
         status = self.slo_reader.status()
         result = self.correlator.ingest(signals, status)
         for incident_id in result.opened:
@@ -210,11 +219,6 @@ class ControlLoop:
         with self.store.read() as tx:
             incidents = tx.incidents.unresolved()
         for incident in incidents:
-            if (
-                incident.state is IncidentState.OPEN
-                and now - incident.opened_at < self.decide_after_s
-            ):
-                continue  # let the evidence gather: the first symptoms are often the callers'
             if incident.state in _ACTIVE:
                 self._decide(incident, view, epoch, report)
             elif incident.state is IncidentState.VERIFYING:
@@ -231,6 +235,8 @@ class ControlLoop:
         with self.store.read() as tx:
             signals = tx.signals.for_incident(incident.id)
         tried = self.tried.setdefault(incident.id, set())
+        if not tried and not self._material(signals, view):
+            return  # a mild slowdown well inside every SLO: watched, not acted on
         evidence = (len(signals), len(tried))
         last = self._idle.get(incident.id)
         if (
@@ -241,6 +247,11 @@ class ControlLoop:
         ):
             return  # the policy chose nothing on this evidence a moment ago
         analysis = self.analyzer.analyse(signals, incident.id)
+        young = (
+            incident.state is IncidentState.OPEN and now - incident.opened_at < self.decide_after_s
+        )
+        if young and (analysis.top is None or analysis.top.score < self.sure_score):
+            return  # let the evidence gather: the first symptoms are often the callers'
         context = PolicyContext(view=view, now=now, tried=frozenset(tried))
         decision = self.policy.decide(incident, analysis, context)
         chosen = decision.chosen
@@ -273,6 +284,20 @@ class ControlLoop:
         report.actions.append(record)
         self.say(f"action {_action(record)}: {record.status}" + _why(record))
         self._after_action(incident, record, epoch)
+
+    def _material(self, signals: list[Signal], view: ClusterView) -> bool:
+        """Whether an incident is worth acting on: anything but latency, or a latency that
+        reached ``act_latency_ms`` (an internal call gone from 20 to 40 ms is worth watching,
+        not a restart)."""
+        latency = ("/p99_ms", "/p50_ms")
+        if not signals or any(not s.series.endswith(latency) for s in signals):
+            return True
+        values = view.series()
+        return any(
+            not math.isfinite(values.get(s.series, math.nan))
+            or values[s.series] >= self.act_latency_ms
+            for s in signals
+        )
 
     def _after_action(self, incident: Incident, record: ActionRecord, epoch: int | None) -> None:
         if record.status is ActionStatus.SUCCEEDED:

@@ -440,6 +440,7 @@ def _run(
         within_s=outcome.within_s,
         breach_at_s=outcome.breach_at_s,
         changed_back=judge.changed_back(touched),
+        judge_window_s=JUDGE_WINDOW_S,
     )
 
 

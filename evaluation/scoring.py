@@ -11,7 +11,8 @@ actions, model use, escalation. It is a pure function so that constructed traces
 
 * ``mitigate``: an action of an acceptable kind succeeded, and the SLOs were met at every tick
   of the episode's final ``hold_s`` (restored and held) — the time to mitigate runs from the
-  onset to whichever came later, that action or the start of the final good stretch;
+  onset to whichever came later, that action or the restoration (the start of the window
+  judged at the first tick of the final good stretch);
 * ``nothing``: no action at all (an escalation is an action: it pages a person; a deliberate
   ``noop`` is not);
 * ``undo_within``: no action, or every deployment the policy changed back as it was by the end
@@ -125,6 +126,9 @@ class EpisodeTrace:
     acceptable: list[str] | None = None
     within_s: float | None = None
     breach_at_s: float | None = None
+    judge_window_s: float = 0.0
+    """The trailing window each tick's SLO verdict covers: a tick good over it means the SLOs
+    have been met since the window's start."""
     changed_back: bool = True
     """``undo_within``: every deployment the policy changed is back as it was at the end."""
     decisions: int = 0
@@ -276,7 +280,8 @@ def score(trace: EpisodeTrace) -> EpisodeScore:
             assert good_from is not None and onset is not None
             first_fix = min(a.at_s for a in fixes)
             success, reason = True, f"{fixes[0].kind} {fixes[0].target}; SLOs held"
-            ttm = max(first_fix, good_from) - onset
+            restored = good_from - max(0.0, trace.judge_window_s - tick_s)
+            ttm = max(first_fix, restored) - onset
     elif kind == "undo_within":
         if not done:
             success, reason = held, "no action; SLOs held" if held else "SLOs not held"

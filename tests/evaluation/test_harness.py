@@ -87,3 +87,46 @@ def test_unknown_policies_and_empty_runs_are_refused() -> None:
         run_evaluation([SCENARIO], ["nope"], [1], progress=False)
     with pytest.raises(ConfigError, match="no scenario"):
         run_evaluation([], ["rules"], [1], progress=False)
+
+
+def test_a_scenario_runs_against_a_live_testbed_server(tmp_path: Path) -> None:
+    from evaluation.live import run_live
+    from testbed.app import load_app
+    from testbed.cluster import Cluster
+    from testbed.load import Constant
+    from testbed.runner import TestbedServer
+
+    app = load_app("hotel-reservation")
+    cluster = Cluster(app, seed=3, load=Constant(120.0))
+    cluster.advance(120)
+    lines: list[str] = []
+    with TestbedServer(cluster, truth_token="harness-only", speed=150.0) as server:
+        result = run_live(
+            SCENARIO.model_copy(update={"time_allowed_s": 720.0}),
+            "rules",
+            server.url,
+            1,
+            Settings(data_dir=tmp_path),
+            truth_token="harness-only",
+            warm_s=4800.0,  # the detectors calibrate over 150 ticks
+            say=lines.append,
+        )
+    assert result.trace.faults[0].root_names == ["geo"]
+    assert any("bad-release on {'service': 'geo'}" in line for line in lines), lines
+    assert result.score.detected, lines
+    assert any(a.kind == "rollback" and a.target == "geo" for a in result.trace.actions), lines
+    assert len(result.trace.ticks) >= 720 // 30  # a tick per 15 s of testbed time, or late
+
+
+def test_a_live_run_needs_the_truth_token(tmp_path: Path) -> None:
+    from evaluation.live import run_live
+    from testbed.app import load_app
+    from testbed.cluster import Cluster
+    from testbed.runner import TestbedServer
+
+    cluster = Cluster(load_app("hotel-reservation"), seed=3)
+    with (
+        TestbedServer(cluster, truth_token="right") as server,
+        pytest.raises(ConfigError, match="refused the truth token"),
+    ):
+        run_live(SCENARIO, "rules", server.url, 1, Settings(data_dir=tmp_path), truth_token="no")
