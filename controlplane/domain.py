@@ -38,6 +38,7 @@ __all__ = [
     "Hypothesis",
     "Incident",
     "IncidentState",
+    "ModelCall",
     "NoActionState",
     "PlacementState",
     "PodDeletionState",
@@ -638,8 +639,34 @@ class Tier(StrEnum):
     HUMAN = "human"
 
 
+class ModelCall(_Model):
+    """One call to a language model, accounted.
+
+    ``outcome``: ``ok`` (a valid answer), ``low_confidence`` (valid, but its margin was under the
+    router's threshold), ``invalid`` (unparseable or outside the offered options),
+    ``unavailable`` (timeout, connection error, 5xx) or ``skipped`` (not made: spend limit or
+    open circuit). ``escalation_reason`` says why the router went on past this call, if it did.
+    """
+
+    tier: Tier
+    model: str
+    agent: str = ""
+    outcome: Literal["ok", "low_confidence", "invalid", "unavailable", "skipped"] = "ok"
+    prompt_tokens: int = Field(default=0, ge=0)
+    output_tokens: int = Field(default=0, ge=0)
+    latency_s: NonNegative = 0.0
+    cost_usd: NonNegative = 0.0
+    margin: float | None = None
+    escalation_reason: str | None = None
+    error: str | None = None
+
+
 class Decision(_Model):
-    """One policy decision, accounted: what was offered, what was chosen, and at what cost."""
+    """One policy decision, accounted: what was offered, what was chosen, and at what cost.
+
+    ``calls``: every model call made for it (empty for the model-free policies); the token,
+    latency and cost fields are their sums.
+    """
 
     id: str = Field(default_factory=new_id)
     incident_id: str
@@ -655,6 +682,7 @@ class Decision(_Model):
     latency_s: NonNegative = 0.0
     cost_usd: NonNegative = 0.0
     escalation_reason: str | None = None
+    calls: list[ModelCall] = Field(default_factory=list)
     at: float
 
     @model_validator(mode="after")

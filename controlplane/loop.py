@@ -358,9 +358,11 @@ class ControlLoop:
             return
         newest = records[-1]
         if newest.status is ActionStatus.SUCCEEDED and incident.id not in self.watches:
+            self._resume(incident, approved=True)
             self._move(incident, (IncidentState.VERIFYING, "approved action done"))
             self._watch(incident, newest)
         elif newest.status is ActionStatus.REFUSED and self._rejected(newest):
+            self._resume(incident, approved=False)
             # a person said no: going around them with another action is not the loop's call
             request = ActionRequest(
                 kind=ActionKind.ESCALATE,
@@ -383,6 +385,12 @@ class ControlLoop:
         elif newest.status in (ActionStatus.REFUSED, ActionStatus.FAILED):
             self._tried(incident.id, newest.request)
             self._move(incident, (IncidentState.DIAGNOSING, f"action {newest.status}"))
+
+    def _resume(self, incident: Incident, *, approved: bool) -> None:
+        """Tell a policy that paused for this approval (the model policies' graph) the answer."""
+        resume = getattr(self.policy, "resume", None)
+        if resume is not None:
+            resume(incident.id, approved)
 
     def _rejected(self, record: ActionRecord) -> bool:
         """Whether a person rejected ``record`` (not the guardrails, not an expired request)."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from actions import Executor, Guardrails, KubernetesBackend, api_client
 from agents.analysis import Analyzer, EventWindow, KubernetesReader, LearnedTopology
-from agents.policies import make_policy
+from agents.policies import MODEL_POLICIES, make_policy
 from agents.verify import Verifier
 from controlplane.clock import Clock
 from controlplane.correlation import Correlator
@@ -43,6 +44,17 @@ class LoopOptions:
     deadline_s: float = 600.0
     holder: str | None = None
     """This process's name for leader election; ``None`` runs without election (one instance)."""
+    checkpoints: bool = True
+    """Checkpoint the model policies' graph runs in the database (``False``: in memory, as the
+    evaluation harness does: its episodes end with the process)."""
+
+
+def _checkpointer(settings: Settings, options: LoopOptions) -> Any:
+    if options.policy not in MODEL_POLICIES or not options.checkpoints:
+        return None
+    from agents.specialists import checkpointer_for
+
+    return checkpointer_for(settings.database_url)
 
 
 def build_loop(
@@ -98,7 +110,12 @@ def build_loop(
         capacity=CapacityMonitor(),
         analyzer=analyzer,
         correlator=correlator,
-        policy=make_policy(options.policy),
+        policy=make_policy(
+            options.policy,
+            settings,
+            needs_person=guardrails.config.approval.needs_person,
+            checkpointer=_checkpointer(settings, options),
+        ),
         executor=executor,
         verifier=verifier,
         clock=clock,

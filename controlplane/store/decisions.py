@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from controlplane.domain import Candidate, Decision, Tier
+from controlplane.domain import Candidate, Decision, ModelCall, Tier
 from controlplane.exceptions import RecordNotFound
 from controlplane.store.audit import AuditLog
 from controlplane.store.incidents import IncidentRepository
@@ -43,6 +43,7 @@ class DecisionRepository:
                 latency_s=decision.latency_s,
                 cost_usd=decision.cost_usd,
                 escalation_reason=decision.escalation_reason,
+                calls=[c.model_dump(mode="json") for c in decision.calls],
                 at=decision.at,
             )
         )
@@ -93,5 +94,6 @@ def _decision(row: DecisionRow) -> Decision:
         latency_s=row.latency_s,
         cost_usd=row.cost_usd,
         escalation_reason=row.escalation_reason,
+        calls=[ModelCall.model_validate(c) for c in row.calls],
         at=row.at,
     )

@@ -163,6 +163,7 @@ class DecisionRow(Base):
     latency_s: Mapped[float]
     cost_usd: Mapped[float]
     escalation_reason: Mapped[str | None] = mapped_column(Text)
+    calls: Mapped[list[Any]] = mapped_column(server_default="[]")
     at: Mapped[float]
 
 
