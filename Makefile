@@ -4,9 +4,10 @@
 venv:
 	@./scripts/bootstrap.sh
 
-# The main job: the control plane healing an embedded testbed (a fault injected after an hour).
+# The main job: the control plane healing an embedded testbed (a fault injected after an hour),
+# deciding with the bundled local model (SmolLM2-135M through the specialists' graph).
 run: venv
-	.venv/bin/aiops run --embedded --fault bad-release
+	.venv/bin/aiops run --embedded --fault bad-release --policy local
 
 # The test suite (CI runs exactly this through .ci/run).
 test: venv

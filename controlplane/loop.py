@@ -275,7 +275,10 @@ class ControlLoop:
             self.say(f"{who}: policy {self.policy.name} chose no action")
             return
         request = chosen.action
-        self.say(f"{who}: {self.policy.name} decided {_request(request)}: {chosen.expected_effect}")
+        self.say(
+            f"{who}: {self.policy.name} decided {_request(request)}: {chosen.expected_effect}"
+            + _by_model(decision)
+        )
         if request.kind is ActionKind.ESCALATE:
             self.executor.submit(request, epoch)
             self._move(incident, (IncidentState.NEEDS_HUMAN, "escalated: nothing left to try"))
@@ -439,6 +442,18 @@ class ControlLoop:
                     f"{slo.latency_ms:g} ms, errors <= {slo.error_ratio:.0%} over "
                     f"{slo.window_s:g} s"
                 )
+
+
+def _by_model(decision: Decision) -> str:
+    """How a model decided: tier, model, confidence, calls and why it escalated."""
+    if not decision.calls:
+        return ""
+    confidence = "" if decision.confidence is None else f", confidence {decision.confidence:.2f}"
+    escalated = f", escalated: {decision.escalation_reason}" if decision.escalation_reason else ""
+    return (
+        f" [{decision.agent} agent, {decision.tier} tier ({decision.model or 'no model'})"
+        f"{confidence}, {len(decision.calls)} model call(s), {decision.latency_s:.2f} s{escalated}]"
+    )
 
 
 def _request(request: ActionRequest) -> str:

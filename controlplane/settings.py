@@ -61,9 +61,9 @@ class Settings(BaseSettings):
     llm_cloud_price_prompt_per_mtok: float = Field(default=0.15, ge=0)
     llm_cloud_price_output_per_mtok: float = Field(default=0.60, ge=0)
     llm_cloud_spend_limit_usd_per_hour: float | None = Field(default=1.0, ge=0)
-    llm_min_margin: float = Field(default=1.0, ge=0)
+    llm_min_margin: float = Field(default=0.5, ge=0)
     """The router's confidence threshold: best minus second-best log-probability (nats)."""
-    llm_prior_weight: float = Field(default=1.0, ge=0)
+    llm_prior_weight: float = Field(default=2.0, ge=0)
     """Weight of the analyzers' log-prior added to a model's log-probabilities (0: model alone)."""
     llm_threads: int = Field(default=2, ge=1)
     llm_seed: int = 0

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.policies import make_policy
+from agents.policies import MODEL_POLICIES, make_policy
 from controlplane.exceptions import ConfigError
 from controlplane.settings import Settings
 
@@ -33,8 +33,6 @@ from .scoring import summarize
 
 __all__ = ["MODEL_POLICIES", "Evaluation", "check_policies", "run_evaluation"]
 
-MODEL_POLICIES = ("local", "hybrid", "cloud")
-"""The model-based policies (issue 8); reported as not run until they exist and are configured."""
 
 _QUEUE: Any = None
 
@@ -67,12 +65,14 @@ class Evaluation:
         }
 
 
-def check_policies(names: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+def check_policies(
+    names: Sequence[str], settings: Settings | None = None
+) -> tuple[list[str], dict[str, str]]:
     """The policies that can run, and why each other one cannot."""
     runnable, not_run = [], {}
     for name in names:
         try:
-            make_policy(name)
+            make_policy(name, settings)
         except ConfigError as exc:
             if name not in MODEL_POLICIES:
                 raise
@@ -195,7 +195,7 @@ def run_evaluation(
     if not seeds:
         raise ConfigError("no seed to run")
     settings = settings or Settings()
-    runnable, not_run = check_policies(policies)
+    runnable, not_run = check_policies(policies, settings)
     started = time.perf_counter()
     groups = _groups(scenarios, seeds, runnable)
     total = sum(len(g) for g, _ in groups)
@@ -204,7 +204,7 @@ def run_evaluation(
     if store is not None:
         with store.write() as tx:
             run_id = tx.evaluations.start_run(suite, list(policies), list(seeds), store.clock.now())
-    data = settings.model_dump(mode="json")
+    data = settings.model_dump()  # python mode: a secret (the cloud key) stays usable
     tasks = [(g, seed, data) for g, seed in groups]
     rows: list[dict[str, Any]] = []
 

@@ -1,7 +1,9 @@
 """The evaluation report: Markdown with PNG charts (matplotlib, headless).
 
 Charts: mitigation success and median time to mitigate per policy; cost (replica-hours per
-episode) against success; escalation rate; success per fault (or control) for each policy.
+episode) against success; escalation rate; success per fault (or control) for each policy; and,
+when a model-based policy ran, the risk-coverage of its decisions (``risk_coverage.png``, with
+the section "Model decisions").
 """
 
 from __future__ import annotations
@@ -96,6 +98,86 @@ def _charts(evaluation: Evaluation, out: Path) -> list[Path]:
     return paths
 
 
+def _model_policies(summary: dict[str, dict[str, Any]]) -> list[str]:
+    """The policies whose decisions a model made (their summary has ``decisions``)."""
+    return [p for p, s in summary.items() if s.get("decisions")]
+
+
+def _risk_coverage_chart(summary: dict[str, dict[str, Any]], out: Path) -> Path | None:
+    """One risk-coverage line per model policy, the rules policy's accuracy on the same cases
+    dashed; ``None`` (nothing written) when no model policy ran."""
+    models = _model_policies(summary)
+    if not models:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for p in models:
+        curve = summary[p].get("risk_coverage") or []
+        (line,) = ax.plot(
+            [100 * c["coverage"] for c in curve],
+            [100 * c["accuracy"] for c in curve],
+            marker="o",
+            label=p,
+        )
+        rules = summary[p].get("rules_choice_acc")
+        if rules is not None:
+            ax.axhline(
+                100 * rules, linestyle="--", color=line.get_color(), label=f"rules on {p}'s cases"
+            )
+    ax.set_xlabel("decisions kept, most confident first (%)")
+    ax.set_ylabel("kept decisions right (%)")
+    ax.set_xlim(0, 102)
+    ax.set_ylim(0, 105)
+    ax.set_title("Risk against coverage")
+    ax.legend(loc="best")
+    fig.tight_layout()
+    path = out / "risk_coverage.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _model_section(summary: dict[str, dict[str, Any]], chart: Path | None) -> list[str]:
+    """The "Model decisions" section (no lines when no model policy ran)."""
+    models = _model_policies(summary)
+    if not models:
+        return []
+    lines = [
+        "## Model decisions",
+        "",
+        "A decision is right when the chosen action's kinds are acceptable for the scenario's "
+        "right outcome (`mitigate`: all among the acceptable kinds; `scale_before`: scale-outs; "
+        "`escalate`: an escalation alone; `nothing`, `undo_within`: no action, a `noop` is none). "
+        "The rules policy's choice on the very same cases is judged alike.",
+        "",
+        "| policy | decisions | choice accuracy | rules' accuracy on the same cases | accuracy "
+        "where rules was wrong | asked the cloud tier | sent to a person |",
+        "|---" * 7 + "|",
+    ]
+    for p in models:
+        s = summary[p]
+        lines.append(
+            f"| {p} | {s['decisions']} | {_pct(s['choice_acc'])} | "
+            f"{_pct(s['rules_choice_acc'])} | "
+            f"{_pct(s['acc_where_rules_wrong'])} of {s['cases_rules_wrong']} | "
+            f"{_pct(s['cloud_rate'])} | {_pct(s['human_rate'])} |"
+        )
+    if chart is not None:
+        lines += [
+            "",
+            "Risk against coverage: the decisions kept, most confident first, as a share of all "
+            "decisions (those sent to a person are never kept), against the share of them that "
+            "were right; dashed, the rules policy on the same cases.",
+            "",
+            f"![{chart.stem}]({chart.name})",
+        ]
+    return [*lines, ""]
+
+
 def _per_fault(rows: list[dict[str, Any]]) -> dict[str, dict[str, tuple[int, int]]]:
     table: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for row in rows:
@@ -108,6 +190,7 @@ def _per_fault(rows: list[dict[str, Any]]) -> dict[str, dict[str, tuple[int, int
 def write_report(evaluation: Evaluation, out: Path) -> list[Path]:
     """``report.md`` and its charts in ``out``; the paths written."""
     charts = _charts(evaluation, out)
+    risk_chart = _risk_coverage_chart(evaluation.summary, out)
     lines = [
         f"# Evaluation: suite {evaluation.suite}",
         "",
@@ -135,6 +218,7 @@ def write_report(evaluation: Evaluation, out: Path) -> list[Path]:
     for policy, why in evaluation.not_run.items():
         lines.append(f"| {policy} | {why} |" + " |" * 16)
     lines += ["", *[f"![{p.stem}]({p.name})" for p in charts], ""]
+    lines += _model_section(evaluation.summary, risk_chart)
     table = _per_fault(evaluation.rows)
     policies = list(evaluation.summary)
     lines += [
@@ -161,4 +245,4 @@ def write_report(evaluation: Evaluation, out: Path) -> list[Path]:
         )
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return [report, *charts]
+    return [report, *charts, *([risk_chart] if risk_chart is not None else [])]

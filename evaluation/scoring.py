@@ -366,7 +366,13 @@ def score(trace: EpisodeTrace) -> EpisodeScore:
 
 
 def _right(kinds: list[str], outcome: str, acceptable: set[str]) -> bool:
-    """Whether a choice of these action kinds is right for the scenario's outcome."""
+    """Whether a choice of these action kinds is right for the scenario's outcome.
+
+    ``nothing`` and ``undo_within``: no action (a deliberate ``noop`` is none, as in
+    :func:`score`); ``escalate``: an escalation alone; ``scale_before``: scale-outs only;
+    ``mitigate``: every kind among the acceptable ones.
+    """
+    kinds = [k for k in kinds if k != "noop"]
     if not kinds:
         return outcome in ("nothing", "undo_within")
     if outcome == "escalate":
@@ -379,18 +385,31 @@ def _right(kinds: list[str], outcome: str, acceptable: set[str]) -> bool:
 
 
 def risk_coverage(choices: Sequence[dict[str, Any]], points: int = 10) -> list[dict[str, float]]:
-    """Accuracy of the decisions kept against the share kept, keeping the most confident first
-    (the rest escalated): ``points`` evenly spaced coverages."""
+    """The risk-coverage curve of the model decisions: keep the most confident first (the rest
+    would go to a person), and at each cut give the accuracy of those kept against their share.
+
+    ``coverage`` is the decisions kept over **all** decisions, those the router already sent to
+    a person (tier ``human``) included; those are never kept, so with any of them the last
+    coverage is under 1. ``accuracy`` is the share of the kept decisions that were right. Up to
+    ``points`` cuts at evenly spaced shares of the model's own decisions, coverage increasing (a
+    cut that keeps no more than the one before is left out: fewer decisions than ``points``
+    give fewer points); a decision without a confidence ranks as confidence 0, ties in input
+    order. Empty when the model kept no decision.
+    """
     ranked = sorted(
         (c for c in choices if c["tier"] != "human"),
         key=lambda c: -(c["confidence"] if c["confidence"] is not None else 0.0),
     )
     if not ranked:
         return []
-    total = len([c for c in choices])
-    curve = []
+    total = len(choices)
+    curve: list[dict[str, float]] = []
+    previous = 0
     for i in range(1, points + 1):
         keep = max(1, round(len(ranked) * i / points))
+        if keep == previous:
+            continue
+        previous = keep
         kept = ranked[:keep]
         curve.append(
             {

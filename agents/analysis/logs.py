@@ -115,6 +115,14 @@ class LogSummary:
     def count(self, pattern: LogPattern) -> int:
         return self.patterns.get(pattern, 0)
 
+    def dominant(self, pattern: LogPattern) -> bool:
+        """Whether ``pattern`` is what these lines mostly complain of: more than one line, and
+        no fewer than any other strong pattern's. Evidence from log text alone must be this
+        much (a line anyone can write, an instruction containing "unauthorized", is not)."""
+        count = self.count(pattern)
+        others = [self.count(p) for p in self.strong() if p is not pattern]
+        return count >= 2 and count >= max(others, default=0)
+
     def strong(self) -> list[LogPattern]:
         return sorted(p for p in self.patterns if p in STRONG)
 

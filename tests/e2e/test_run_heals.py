@@ -12,18 +12,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-from controlplane.domain import ActionKind, IncidentState
+import pytest
+
+from agents.specialists import build_graph, checkpointer_for
+from controlplane.domain import ActionKind, IncidentState, Tier
 from controlplane.store import ActionStatus, Store
 
 ROOT = Path(__file__).resolve().parents[2]
 AIOPS = Path(sys.executable).with_name("aiops")
 
 
-def test_aiops_run_heals_a_bad_release(tmp_path: Path) -> None:
+@pytest.mark.parametrize("policy", ["rules", pytest.param("local", marks=pytest.mark.llm)])
+def test_aiops_run_heals_a_bad_release(tmp_path: Path, policy: str) -> None:
     url = f"sqlite:///{tmp_path / 'aiops.db'}"
     env = {**os.environ, "AIOPS_DATABASE_URL": url, "AIOPS_DATA_DIR": str(tmp_path)}
     command = [
-        str(AIOPS), "run", "--embedded", "--fault", "bad-release",
+        str(AIOPS), "run", "--embedded", "--fault", "bad-release", "--policy", policy,
         "--inject-after", "2700", "--limit", "6300",
     ]  # fmt: skip
     done = subprocess.run(
@@ -48,6 +52,19 @@ def test_aiops_run_heals_a_bad_release(tmp_path: Path) -> None:
         done_actions = [a for a in actions if a.status is ActionStatus.SUCCEEDED]
         assert any(a.request.kind is ActionKind.ROLLBACK for a in done_actions), actions
         assert all(a.request.incident_id for a in actions)
+        if policy == "local":  # the bundled model decided, accounted call by call
+            with store.read() as tx:
+                decisions = [d for i in incidents for d in tx.decisions.for_incident(i.id)]
+            assert "local tier" in out, out[-3000:]
+            assert decisions and all(d.tier is Tier.LOCAL for d in decisions), decisions
+            call = decisions[0].calls[0]
+            assert call.tier is Tier.LOCAL and call.prompt_tokens > 0 and call.latency_s > 0
+            # the graph's run, paused for the approval, was resumed and closed from its checkpoint
+            assert (tmp_path / "aiops.checkpoints.db").is_file()
+            graph = build_graph().compile(checkpointer=checkpointer_for(url))
+            config = {"configurable": {"thread_id": f"incident-{resolved[0].id}"}}
+            trace = graph.get_state(config).values["trace"]  # type: ignore[arg-type]
+            assert trace[-2:] == ["approval: approved", "supervisor: done"], trace
     finally:
         store.close()
 

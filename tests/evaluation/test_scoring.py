@@ -8,9 +8,12 @@ import pytest
 
 from evaluation.scoring import (
     ActionTrace,
+    Choice,
     EpisodeTrace,
     FaultTruth,
     TickTrace,
+    _right,
+    risk_coverage,
     score,
     summarize,
 )
@@ -531,3 +534,157 @@ def test_summarize_adds_model_use() -> None:
     assert summary["tokens"] == 175
     assert summary["median_ttm_s"] is None
     assert summary["detection_rate"] is None  # no fault episodes
+
+
+# --- model choices ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kinds", "outcome", "acceptable", "right"),
+    [
+        (["rollback"], "mitigate", {"rollback", "restart"}, True),
+        (["rollback", "restart"], "mitigate", {"rollback", "restart"}, True),
+        (["rollback", "scale"], "mitigate", {"rollback", "restart"}, False),
+        (["escalate"], "mitigate", {"rollback"}, False),
+        ([], "mitigate", {"rollback"}, False),
+        (["noop"], "mitigate", {"rollback"}, False),
+        ([], "nothing", set(), True),
+        (["noop"], "nothing", set(), True),
+        (["restart"], "nothing", set(), False),
+        (["escalate"], "nothing", set(), False),
+        ([], "undo_within", set(), True),
+        (["noop"], "undo_within", set(), True),
+        (["scale"], "undo_within", set(), False),
+        (["scale"], "scale_before", set(), True),
+        (["scale", "scale"], "scale_before", set(), True),
+        (["scale", "restart"], "scale_before", set(), False),
+        ([], "scale_before", set(), False),
+        (["escalate"], "escalate", set(), True),
+        (["rollback"], "escalate", {"rollback"}, False),
+        (["rollback", "escalate"], "escalate", set(), False),
+        ([], "escalate", set(), False),
+    ],
+)
+def test_a_choice_is_right_for_its_outcome(
+    kinds: list[str], outcome: str, acceptable: set[str], right: bool
+) -> None:
+    assert _right(kinds, outcome, acceptable) is right
+
+
+def test_a_noop_choice_on_a_self_healing_fault_is_judged_right() -> None:
+    healed = trace(
+        faults=[fault("pod-kill", mitigations=[])],
+        outcome="nothing",
+        choices=[
+            Choice(
+                kinds=["noop"], rules_kinds=["restart"], tier="local", confidence=0.9, cloud=False
+            )
+        ],
+    )
+    [judged] = score(healed).choices
+
+    assert judged == {
+        "right": True,
+        "rules_right": False,
+        "tier": "local",
+        "confidence": 0.9,
+        "cloud": False,
+    }
+
+
+def choice(
+    right: bool,
+    confidence: float | None = 0.5,
+    *,
+    tier: str = "local",
+    rules_right: bool = True,
+    cloud: bool = False,
+) -> dict[str, Any]:
+    return {
+        "right": right,
+        "rules_right": rules_right,
+        "tier": tier,
+        "confidence": confidence,
+        "cloud": cloud,
+    }
+
+
+def test_risk_coverage_keeps_the_most_confident_first() -> None:
+    # given out of order: the two most confident are right, the two least wrong
+    choices = [choice(False, 0.2), choice(True, 0.9), choice(False, 0.1), choice(True, 0.8)]
+
+    curve = risk_coverage(choices, points=4)
+
+    assert [p["coverage"] for p in curve] == [0.25, 0.5, 0.75, 1.0]
+    assert [p["accuracy"] for p in curve] == [1.0, 1.0, pytest.approx(2 / 3, abs=1e-4), 0.5]
+
+
+def test_risk_coverage_ranks_a_missing_confidence_last() -> None:
+    curve = risk_coverage([choice(False, None), choice(True, 0.3)], points=2)
+
+    assert curve == [{"coverage": 0.5, "accuracy": 1.0}, {"coverage": 1.0, "accuracy": 0.5}]
+
+
+def test_decisions_sent_to_a_person_lower_the_coverage() -> None:
+    choices = [
+        choice(True, 0.9),
+        choice(False, 0.6),
+        choice(True, None, tier="human"),
+        choice(True, 0.7, tier="cloud", cloud=True),
+    ]
+
+    curve = risk_coverage(choices, points=3)
+
+    assert [p["coverage"] for p in curve] == [0.25, 0.5, 0.75]  # 3 of 4 kept at most
+    assert [p["accuracy"] for p in curve] == [1.0, 1.0, pytest.approx(2 / 3, abs=1e-4)]
+
+
+def test_risk_coverage_has_no_repeated_cuts_when_decisions_are_few() -> None:
+    curve = risk_coverage([choice(True, 0.9), choice(False, 0.1)], points=10)
+
+    assert curve == [{"coverage": 0.5, "accuracy": 1.0}, {"coverage": 1.0, "accuracy": 0.5}]
+    coverages = [p["coverage"] for p in risk_coverage([choice(True, i / 7) for i in range(7)])]
+    assert coverages == sorted(set(coverages))
+
+
+def test_risk_coverage_is_empty_without_decisions_the_model_kept() -> None:
+    assert risk_coverage([]) == []
+    assert risk_coverage([choice(True, None, tier="human")]) == []
+
+
+def test_summarize_judges_the_model_where_the_rules_policy_was_wrong() -> None:
+    episode_a = [
+        choice(True, 0.9, rules_right=True),
+        choice(False, 0.8, rules_right=True),
+        choice(True, 0.7, rules_right=False),
+    ]
+    episode_b = [
+        choice(False, 0.4, rules_right=False, tier="cloud", cloud=True),
+        choice(False, None, rules_right=False, tier="human"),
+        choice(False, 0.3, rules_right=True),
+    ]
+    rows = [row(control(), choices=episode_a), row(control(), choices=episode_b)]
+
+    summary = summarize(rows)
+
+    assert summary["decisions"] == 6
+    assert summary["choice_acc"] == pytest.approx(2 / 6)
+    assert summary["rules_choice_acc"] == pytest.approx(3 / 6)
+    assert summary["cases_rules_wrong"] == 3
+    assert summary["acc_where_rules_wrong"] == pytest.approx(1 / 3)  # not 2/6 over all cases
+    assert summary["cloud_rate"] == pytest.approx(1 / 6)
+    assert summary["human_rate"] == pytest.approx(1 / 6)
+    assert summary["risk_coverage"][-1]["coverage"] == pytest.approx(5 / 6, abs=1e-4)
+
+
+def test_summarize_has_no_model_figures_for_a_model_free_policy() -> None:
+    summary = summarize([row(control()), row(trace(actions=[action("rollback")]))])
+
+    assert "decisions" not in summary and "risk_coverage" not in summary
+
+
+def test_acc_where_rules_wrong_is_none_when_rules_was_never_wrong() -> None:
+    summary = summarize([row(control(), choices=[choice(False, 0.5, rules_right=True)])])
+
+    assert summary["cases_rules_wrong"] == 0
+    assert summary["acc_where_rules_wrong"] is None

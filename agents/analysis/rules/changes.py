@@ -42,7 +42,14 @@ def _after_rollout(f: Facts, key: str, rollout: Change) -> Iterable[Finding]:
     logs = f.logs(key)
     crashes = f.pod_events(key, "BackOff")
     restarts = f.svc(key, "restarts").high
-    if crashes or restarts >= 1 or (logs and logs.count(LogPattern.PANIC)):
+    # panic lines are evidence only when they are what the service mostly logs, beside a
+    # symptom the metrics show (errors or pods not ready) that no failing dependency explains:
+    # log text alone must not make a service a suspect
+    ready = f.svc(key, "ready_replicas")
+    symptom = f.svc(key, "error_ratio").rise() >= 0.05 or ready.low < ready.base
+    explained = any(f.edge_errors_up(key, d) for d in f.ctx.topology.callees(key))
+    panics = bool(logs and logs.dominant(LogPattern.PANIC)) and symptom and not explained
+    if crashes or restarts >= 1 or panics:
         yield Finding(
             Cause.BAD_CONFIG,
             ref,

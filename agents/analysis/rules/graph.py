@@ -127,20 +127,30 @@ def auth_evidence(f: Facts, key: str) -> tuple[float, list[Evidence], tuple[str,
     clients = sorted(f.ctx.topology.callers(key))
     if not clients:
         return None
+    # log lines are evidence only where the call graph agrees: a client blaming ``key`` must
+    # see its calls to ``key`` fail, and ``key``'s own auth lines count only while some client's
+    # calls to it fail (a line of text alone must not make a service a suspect: logs are data
+    # anyone can write, see tests/agents/specialists/test_injection.py)
+    failing = [c for c in clients if f.edge_errors_up(c, key)]
     blamed = []
-    for client in clients:
+    for client in failing:
         logs = f.logs(client)
         if logs is not None and logs.upstream_of(LogPattern.AUTH) == name:
             blamed.append(client)
     own = f.logs(key)
-    own_auth = own.local[LogPattern.AUTH] if own else 0
+    own_auth = own.local[LogPattern.AUTH] if own and failing else 0
+    if own is not None and own_auth:
+        # and they must be what the service mostly complains of, more than once, and no call
+        # of its own may be failing (a failing dependency explains its errors instead)
+        explained = any(f.edge_errors_up(key, d) for d in f.ctx.topology.callees(key))
+        if not own.dominant(LogPattern.AUTH) or explained:
+            own_auth = 0
     if blamed or own_auth:
         evidence = [
             ev("clients logging auth failures", ", ".join(blamed) or "none"),
             ev("auth failures in its own log", own_auth),
         ]
         return 0.97, evidence, tuple(clients)
-    failing = [c for c in clients if f.edge_errors_up(c, key)]
     refused = all(f.edge(c, key, "error_ratio").mid >= 0.9 for c in failing) if failing else False
     restarted = bool(f.rollouts(key))
     if (
