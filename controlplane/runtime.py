@@ -123,4 +123,7 @@ def build_loop(
         say=say,
     )
     loop.closers = [scrape.close, kube.close, reader_api.close, backend.close]
+    close_policy = getattr(loop.policy, "close", None)
+    if close_policy is not None:
+        loop.closers.append(close_policy)
     return loop

@@ -51,3 +51,12 @@ def test_forecasting_docs_list_every_watched_symptom() -> None:
     text = (ROOT / "docs" / "forecasting.md").read_text(encoding="utf-8")
     for key in SYMPTOMS:
         assert f"`{key}`" in text, f"docs/forecasting.md does not describe {key}"
+
+
+def test_the_agents_doc_names_every_model_setting() -> None:
+    from controlplane.settings import Settings
+
+    text = (ROOT / "docs" / "agents.md").read_text(encoding="utf-8")
+    for name in Settings.model_fields:
+        if name.startswith("llm_"):
+            assert f"AIOPS_{name.upper()}" in text, name

@@ -34,7 +34,8 @@ class AgentPolicy:
         self.name, self.router, self.seed = name, router, seed
         self.needs_person = needs_person or (lambda kind: False)
         self.guard_risk = guard_risk
-        self.graph = build_graph().compile(checkpointer=checkpointer or InMemorySaver())
+        self.checkpointer = checkpointer or InMemorySaver()
+        self.graph = build_graph().compile(checkpointer=self.checkpointer)
 
     def decide(self, incident: Incident, analysis: Analysis, context: PolicyContext) -> Decision:
         tried = frozenset(
@@ -72,6 +73,12 @@ class AgentPolicy:
         # the nodes after the pause read the checkpointed state alone: no context needed
         state = self.graph.invoke(Command(resume="approved" if approved else "rejected"), config)
         return list(state.get("trace", []))
+
+    def close(self) -> None:
+        """Close the checkpointer's database connection (if it holds one)."""
+        conn = getattr(self.checkpointer, "conn", None)
+        if conn is not None:
+            conn.close()
 
     def trace(self, incident_id: str) -> list[str]:
         return list(self.graph.get_state(self._config(incident_id)).values.get("trace", []))

@@ -61,9 +61,11 @@ def test_aiops_run_heals_a_bad_release(tmp_path: Path, policy: str) -> None:
             assert call.tier is Tier.LOCAL and call.prompt_tokens > 0 and call.latency_s > 0
             # the graph's run, paused for the approval, was resumed and closed from its checkpoint
             assert (tmp_path / "aiops.checkpoints.db").is_file()
-            graph = build_graph().compile(checkpointer=checkpointer_for(url))
+            saver = checkpointer_for(url)
+            graph = build_graph().compile(checkpointer=saver)
             config = {"configurable": {"thread_id": f"incident-{resolved[0].id}"}}
             trace = graph.get_state(config).values["trace"]  # type: ignore[arg-type]
+            saver.conn.close()
             assert trace[-2:] == ["approval: approved", "supervisor: done"], trace
     finally:
         store.close()

@@ -23,6 +23,7 @@ from tests.agents.factories import (
     incident,
     saturated,
 )
+from tests.databases import BACKENDS, fresh_database
 
 
 def context(tried: frozenset[str] = frozenset()) -> PolicyContext:
@@ -158,8 +159,15 @@ def test_close_hypotheses_go_to_the_diagnosis_agent_first() -> None:
     )
 
 
-def test_an_action_needing_approval_pauses_and_another_process_resumes_it(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'aiops.db'}"
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_action_needing_approval_pauses_and_another_process_resumes_it(
+    tmp_path: Path, backend: str
+) -> None:
+    with fresh_database(backend, tmp_path) as database:
+        _pause_and_resume(database.full_url)
+
+
+def _pause_and_resume(url: str) -> None:
     local = ScriptedTier(Tier.LOCAL, prefer="rollback")
     needs = lambda kind: kind is ActionKind.ROLLBACK  # noqa: E731
     first = AgentPolicy(
@@ -173,10 +181,14 @@ def test_an_action_needing_approval_pauses_and_another_process_resumes_it(tmp_pa
     second = AgentPolicy(
         "local", router(local, min_margin=0), needs_person=needs, checkpointer=checkpointer_for(url)
     )
-    trace = second.resume(decision.incident_id, approved=False)
-    assert trace[-2:] == ["approval: rejected", "supervisor: handed to a person"]
-    assert second.graph.get_state(config).next == ()
-    assert second.resume(decision.incident_id, approved=True) == []  # nothing paused now
+    try:
+        trace = second.resume(decision.incident_id, approved=False)
+        assert trace[-2:] == ["approval: rejected", "supervisor: handed to a person"]
+        assert second.graph.get_state(config).next == ()
+        assert second.resume(decision.incident_id, approved=True) == []  # nothing paused now
+    finally:
+        first.close()
+        second.close()
 
 
 def test_the_order_shown_is_shuffled_per_seed_but_repeatable() -> None:
