@@ -5,8 +5,10 @@ labels, scores, evidence, the candidates' effects), inside a ``<data>`` block th
 says never to obey. No log line, event message or other free text from the cluster is copied
 in: an evidence value that is not a number is shown only when it is a short list of names
 (:data:`NAMES`); every other string is cut to one line of at most ``MAX_FIELD`` characters.
-Prompts are kept short (the top two causes, two pieces of evidence each) because the local
-model's latency grows with every token it reads.
+Prompts are kept short (the causes the options answer, at most two, with two pieces of evidence
+each; no system level; pods by their workload) because the local model's latency grows with
+every token it reads (about 4 ms a token on 2 cores). ``services`` is kept in the signatures
+for the hypothesis prompt, which names them.
 """
 
 from __future__ import annotations
@@ -46,10 +48,12 @@ def clean(text: object) -> str:
 
 
 def _name(target: TargetRef) -> str:
-    """A target's name as shown: a pod by its workload (its hash suffixes cost tokens and say
-    nothing a model can use)."""
+    """A target's name as shown: a workload or service by its name, a pod by its workload (its
+    hash suffixes cost tokens and say nothing a model can use), anything else with its kind."""
     if target.kind is TargetKind.POD:
         return f"{clean(target.name.rsplit('-', 2)[0])} pod"
+    if target.kind in (TargetKind.DEPLOYMENT, TargetKind.SERVICE):
+        return clean(target.name)
     return f"{clean(target.kind)} {clean(target.name)}"
 
 
@@ -65,16 +69,13 @@ def _hypothesis(h: Hypothesis) -> str:
         f"{clean(e.name)} {v}" + (f" (baseline {e.baseline:.3g})" if e.baseline is not None else "")
         for e, v in [(e, v) for e, v in shown if v is not None][:2]
     )
-    return (
-        f"{_name(h.target)}: {h.label.fault_type} "
-        f"({h.label.system_level}), score {h.score:.2f}" + (f"; {evidence}" if evidence else "")
+    return f"{_name(h.target)}: {h.label.fault_type}, score {h.score:.2f}" + (
+        f"; {evidence}" if evidence else ""
     )
 
 
-def _case(services: Sequence[str], hypotheses: Sequence[Hypothesis]) -> str:
-    lines = [f"Affected services: {', '.join(clean(s) for s in services[:4]) or 'none'}"]
-    lines += [f"Cause {i + 1}: {_hypothesis(h)}" for i, h in enumerate(hypotheses[:2])]
-    return "\n".join(lines)
+def _case(hypotheses: Sequence[Hypothesis]) -> str:
+    return "\n".join(f"Cause: {_hypothesis(h)}" for h in hypotheses[:2])
 
 
 def _candidate(c: Candidate) -> str:
@@ -94,7 +95,7 @@ def option_prompt(
     # the causes the options answer (at most two; the best first when none is referenced)
     cited = sorted({c.hypothesis_index for c in shown if c.hypothesis_index is not None})
     causes = [hypotheses[i] for i in cited if i < len(hypotheses)][:2] or list(hypotheses[:1])
-    user = f"<data>\n{_case(services, causes)}\n</data>\nOptions:\n{body}\nAnswer:"
+    user = f"<data>\n{_case(causes)}\n</data>\nOptions:\n{body}\nAnswer:"
     return ChoicePrompt(system=SYSTEMS[agent], user=user, options=options, agent=agent)
 
 

@@ -102,7 +102,7 @@ def test_with_no_tier_left_the_incident_goes_to_a_person(failure: type[Exception
 def test_a_failed_verification_starts_at_the_cloud_tier_as_a_rule() -> None:
     registry = CollectorRegistry()
     local = ScriptedTier(Tier.LOCAL, prefer="rollback")
-    cloud = ScriptedTier(Tier.CLOUD, prefer="restart deployment search")
+    cloud = ScriptedTier(Tier.CLOUD, prefer="restart search")
     analysis = bad_release()
     tried = frozenset({analysis.candidates[0].action.idempotency_key})
     policy = AgentPolicy("hybrid", router(local, cloud, registry=registry))
