@@ -21,7 +21,7 @@ from actions.catalogue import (
     get_spec,
     parse_request,
 )
-from actions.executor import Executor, StoreActionHistory
+from actions.executor import Executor, Preview, StoreActionHistory
 from actions.guardrails import (
     Approval,
     Bounds,
@@ -59,6 +59,7 @@ __all__ = [
     "KubernetesBackend",
     "Observed",
     "OptOut",
+    "Preview",
     "RateLimit",
     "ReplicaBounds",
     "ResultStatus",

@@ -5,7 +5,7 @@ Every action goes through the same steps, each a transaction of the store
 
     claim (intent, under the request's idempotency key)        pending
     observe the target, validate, ask the guardrails           approved | refused |
-                                                               awaiting_approval | dry_run
+    (under the operator controls in force now)                 awaiting_approval | dry_run
     mark running (the leader's epoch checked: fencing)         running
     apply through the backend (absolute desired state,
     resourceVersion precondition)                               succeeded | failed
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from controlplane.clock import Clock, SystemClock
@@ -60,6 +61,7 @@ __all__ = [
     "MISSING_TARGET_RULE",
     "PRECONDITION_RULE",
     "Executor",
+    "Preview",
     "StoreActionHistory",
 ]
 
@@ -70,6 +72,17 @@ APPROVAL_TTL_S = 900.0
 MISSING_TARGET_RULE = "target_missing"
 PRECONDITION_RULE = "precondition"
 _NO_CLUSTER_CALL = (str(ActionKind.NOOP), str(ActionKind.ESCALATE))
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The executor's verdict on a request, before (or instead of) running it."""
+
+    outcome: VerdictKind
+    rule: str
+    reason: str
+    satisfied: bool = False
+    """The target is already in the desired state (nothing would be sent)."""
 
 
 class StoreActionHistory:
@@ -97,7 +110,10 @@ class Executor:
 
     ``history`` defaults to :class:`StoreActionHistory` over ``store``; ``dry_run`` turns every
     action that would change the cluster into a recorded dry run (the guardrails' own
-    ``dry_run`` setting does the same from the config file).
+    ``dry_run`` setting does the same from the config file, and a ``dry_run`` operator control
+    from the store at run time). Before every verdict the operator controls in force (pauses,
+    silences and maintenance windows, opt-outs, dry run) are read from the store, so a control
+    set through the API holds from the next action on, in every executor sharing the database.
     """
 
     def __init__(
@@ -194,25 +210,8 @@ class Executor:
         request = record.request
         spec = get_spec(request.kind)
         observed = self._observe(request)  # ActionFailed: stays pending
-        if spec.changes_cluster and not observed.exists:
-            missing = [str(o.target) for o in observed.steps if not o.exists]
-            what = ", ".join(missing) if missing else str(request.target)
-            return self._refuse(record, MISSING_TARGET_RULE, f"{what} does not exist", epoch)
-        try:
-            spec.validate(request, observed)
-        except PreconditionFailed as exc:
-            return self._refuse(record, PRECONDITION_RULE, str(exc), epoch)
-        except ActionRejected as exc:
-            return self._refuse(record, exc.rule or VALIDATION_RULE, str(exc), epoch)
-        now = self.clock.now()
-        verdict = self.guardrails.evaluate(request, observed, self.history, now)
-        outcome, rule, reason = verdict.outcome.value, str(verdict.rule), verdict.reason
-        if outcome == VerdictKind.NEEDS_APPROVAL and approved:
-            outcome, reason = VerdictKind.ALLOWED.value, "approved; guardrails re-checked"
-        wants_change = spec.changes_cluster and not spec.is_satisfied(request, observed)
-        if outcome == VerdictKind.ALLOWED and self.dry_run and wants_change:
-            outcome, rule, reason = VerdictKind.DRY_RUN.value, "dry_run", "executor in dry-run"
-        kind = VerdictKind(outcome)
+        seen = self._verdict(request, spec, observed, approved=approved)
+        kind, rule, reason = seen.outcome, seen.rule, seen.reason
         if kind is VerdictKind.REFUSED:
             return self._refuse(record, rule, reason, epoch)
         if kind is VerdictKind.DRY_RUN:
@@ -232,13 +231,55 @@ class Executor:
                 if epoch is not None:
                     tx.fencing.check(epoch, self.lease)
                 updated = tx.actions.set_verdict(record.id, kind, rule=rule, reason=reason)
-                tx.approvals.request(record.id, now + self.approval_ttl_s)
+                tx.approvals.request(record.id, self.clock.now() + self.approval_ttl_s)
             return updated
         if record.status is not ActionStatus.APPROVED:
             record = self.store.set_verdict(
                 record.id, kind, rule=rule, reason=reason, epoch=epoch, lease=self.lease
             )
         return self._run(record, spec, observed, epoch)
+
+    def preview(self, request: ActionRequest) -> Preview:
+        """What would happen to ``request`` now: the verdict of every check :meth:`submit`
+        makes (target exists, preconditions, guardrails under the operator controls in force,
+        dry run), on the cluster as it is. Nothing is claimed, recorded or sent."""
+        spec = get_spec(request.kind)
+        return self._verdict(request, spec, self._observe(request))
+
+    def _verdict(
+        self,
+        request: ActionRequest,
+        spec: ActionSpec[Any],
+        observed: Observed,
+        *,
+        approved: bool = False,
+    ) -> Preview:
+        satisfied = spec.is_satisfied(request, observed) if observed.exists else False
+        if spec.changes_cluster and not observed.exists:
+            missing = [str(o.target) for o in observed.steps if not o.exists]
+            what = ", ".join(missing) if missing else str(request.target)
+            return Preview(VerdictKind.REFUSED, MISSING_TARGET_RULE, f"{what} does not exist")
+        try:
+            spec.validate(request, observed)
+        except PreconditionFailed as exc:
+            return Preview(VerdictKind.REFUSED, PRECONDITION_RULE, str(exc), satisfied)
+        except ActionRejected as exc:
+            return Preview(VerdictKind.REFUSED, exc.rule or VALIDATION_RULE, str(exc), satisfied)
+        now = self.clock.now()
+        with self.store.read() as tx:  # the operator controls as they are now
+            controls = tx.controls.state(now)
+        verdict = self.guardrails.evaluate(request, observed, self.history, now, controls=controls)
+        outcome, rule, reason = (
+            VerdictKind(verdict.outcome.value),
+            str(verdict.rule),
+            verdict.reason,
+        )
+        if outcome is VerdictKind.NEEDS_APPROVAL and approved:
+            outcome, reason = VerdictKind.ALLOWED, "approved; guardrails re-checked"
+        wants_change = spec.changes_cluster and not satisfied
+        if outcome is VerdictKind.ALLOWED and self.dry_run and wants_change:
+            outcome, rule, reason = VerdictKind.DRY_RUN, "dry_run", "executor in dry-run"
+        return Preview(outcome, rule, reason, satisfied)
 
     def _run(
         self, record: ActionRecord, spec: ActionSpec[Any], observed: Observed, epoch: int | None

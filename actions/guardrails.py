@@ -2,12 +2,21 @@
 
 Pure logic over the request, the :class:`~actions.observed.Observed` snapshot of its target, the
 :class:`GuardrailConfig` (from YAML, see ``actions/guardrails.example.yaml``), an
-:class:`~actions.history.ActionHistory` and the current time. Rules are checked in a fixed order
-and the first that decides names itself in the :class:`Verdict`:
+:class:`~actions.history.ActionHistory`, the current time and the operator controls in force
+(a :class:`~controlplane.store.ControlState` the executor reads from the store before every
+action). Rules are checked in a fixed order and the first that decides names itself in the
+:class:`Verdict`:
 
 ``no_cluster_change`` → ``already_satisfied`` → ``pause`` → ``namespace_pause`` →
-``protected_namespace`` → ``opt_out`` → ``replica_bounds`` → ``serving_to_zero`` →
+``protected_namespace`` → ``opt_out`` → ``silence`` → ``replica_bounds`` → ``serving_to_zero`` →
 ``max_disruption`` → ``cooldown`` → ``rate_limit`` → ``dry_run`` → ``approval``.
+
+The live controls overlay the config: a pause of the control plane or of a namespace, an opt-out
+and dry run act as ``paused``, ``paused_namespaces``, ``opt_out.targets`` and ``dry_run`` do, and
+the verdict names the control (id, who set it, comment). ``silence`` has no config key: it
+refuses an action whose target matches a silence or maintenance window in force, as does one that
+would disrupt a matching Deployment (a pod's, a restarted one's, a drained node's) or pod, or
+drain pods from a namespace a namespace-wide pattern (``KIND/NAMESPACE/*``) silences.
 
 A ``batch`` is evaluated step by step, each step as the ``scale`` or ``restart`` it stands for,
 and gets its strictest step's verdict; once run, it counts as one action for the rate limit and
@@ -34,6 +43,7 @@ from controlplane import (
     TargetKind,
     TargetRef,
 )
+from controlplane.store import Control, ControlKind, ControlState
 
 from .catalogue import CATALOGUE, step_pairs
 from .history import ActionHistory
@@ -66,6 +76,7 @@ class Rule(StrEnum):
     NAMESPACE_PAUSE = "namespace_pause"
     PROTECTED_NAMESPACE = "protected_namespace"
     OPT_OUT = "opt_out"
+    SILENCE = "silence"
     REPLICA_BOUNDS = "replica_bounds"
     SERVING_TO_ZERO = "serving_to_zero"
     MAX_DISRUPTION = "max_disruption"
@@ -222,6 +233,11 @@ def _refused(rule: Rule, reason: str) -> Verdict:
     return Verdict(outcome=VerdictKind.REFUSED, rule=rule, reason=reason)
 
 
+def _by(control: Control | None) -> str:
+    """`` (<the control>)``: the operator control that decided; empty when the config did."""
+    return "" if control is None else f" ({control.describe()})"
+
+
 def _newly_down(
     request: ActionRequest, observed: Observed
 ) -> Iterator[tuple[WorkloadSummary, int]]:
@@ -260,9 +276,17 @@ class Guardrails:
         return cls(load_guardrail_config(path))
 
     def evaluate(
-        self, request: ActionRequest, observed: Observed, history: ActionHistory, now: float
+        self,
+        request: ActionRequest,
+        observed: Observed,
+        history: ActionHistory,
+        now: float,
+        *,
+        controls: ControlState | None = None,
     ) -> Verdict:
-        """The verdict on running ``request`` against ``observed`` at time ``now``."""
+        """The verdict on running ``request`` against ``observed`` at time ``now``, under the
+        operator ``controls`` in force (``None``: none)."""
+        live = controls or ControlState()
         spec = CATALOGUE[request.kind]
         if not spec.changes_cluster:
             return Verdict(
@@ -277,12 +301,13 @@ class Guardrails:
                 reason=f"{request.target} is already in the desired state: nothing will be sent",
             )
         if isinstance(request.desired, BatchState):
-            return self._batch(request, observed, history, now)
+            return self._batch(request, observed, history, now, live)
         checks: list[Callable[[ActionRequest, Observed], Verdict | None]] = [
-            self._pause,
-            self._namespace_pause,
+            lambda r, o: self._pause(live),
+            lambda r, o: self._namespace_pause(r, o, live),
             self._protected,
-            self._opt_out,
+            lambda r, o: self._opt_out(r, o, live),
+            lambda r, o: self._silence(r, o, live),
             self._replica_bounds,
             self._serving_to_zero,
             self._disruption,
@@ -293,17 +318,22 @@ class Guardrails:
             verdict = check(request, observed)
             if verdict is not None:
                 return verdict
-        return self._approval(request)
+        return self._approval(request, live)
 
     def _batch(
-        self, request: ActionRequest, observed: Observed, history: ActionHistory, now: float
+        self,
+        request: ActionRequest,
+        observed: Observed,
+        history: ActionHistory,
+        now: float,
+        live: ControlState,
     ) -> Verdict:
         """A batch passes only as its strictest step: each step is evaluated as the scale or
         restart it stands for (every rule above); a refused step refuses the batch, one that
         needs a person (or the batch kind itself needing one) makes the batch need one."""
         verdicts = []
         for step, seen in step_pairs(request, observed):
-            verdict = self.evaluate(step, seen, history, now)
+            verdict = self.evaluate(step, seen, history, now, controls=live)
             if verdict.outcome is VerdictKind.REFUSED:
                 return _refused(verdict.rule, f"step {step.target}: {verdict.reason}")
             verdicts.append((step, verdict))
@@ -312,15 +342,20 @@ class Guardrails:
                 if verdict.outcome is outcome:
                     reason = f"step {step.target}: {verdict.reason}"
                     return Verdict(outcome=outcome, rule=verdict.rule, reason=reason)
-        verdict = self._approval(request)
+        verdict = self._approval(request, live)
         steps = ", ".join(str(step.target) for step, _ in verdicts)
         return verdict.model_copy(update={"reason": f"{verdict.reason} (steps: {steps})"})
 
     # -- the rules, in order ---------------------------------------------------------------------
 
-    def _pause(self, request: ActionRequest, observed: Observed) -> Verdict | None:
+    def _pause(self, live: ControlState) -> Verdict | None:
         if self.config.paused:
             return _refused(Rule.PAUSE, "actions are paused for the whole cluster")
+        if live.paused:
+            control = live.first(ControlKind.PAUSE)
+            return _refused(
+                Rule.PAUSE, f"actions are paused for the whole control plane{_by(control)}"
+            )
         return None
 
     @staticmethod
@@ -332,10 +367,16 @@ class Guardrails:
             return {p.namespace for p in observed.node.evictable}
         return set()
 
-    def _namespace_pause(self, request: ActionRequest, observed: Observed) -> Verdict | None:
-        paused = sorted(self._namespaces(request, observed) & set(self.config.paused_namespaces))
+    def _namespace_pause(
+        self, request: ActionRequest, observed: Observed, live: ControlState
+    ) -> Verdict | None:
+        paused_set = set(self.config.paused_namespaces) | set(live.paused_namespaces)
+        paused = sorted(self._namespaces(request, observed) & paused_set)
         if paused:
-            return _refused(Rule.NAMESPACE_PAUSE, f"actions are paused in namespace {paused[0]}")
+            control = live.first(ControlKind.PAUSE, namespace=paused[0])
+            return _refused(
+                Rule.NAMESPACE_PAUSE, f"actions are paused in namespace {paused[0]}{_by(control)}"
+            )
         return None
 
     def _protected(self, request: ActionRequest, observed: Observed) -> Verdict | None:
@@ -345,18 +386,57 @@ class Guardrails:
             return _refused(Rule.PROTECTED_NAMESPACE, reason)
         return None
 
-    def _opt_out(self, request: ActionRequest, observed: Observed) -> Verdict | None:
+    def _opt_out(
+        self, request: ActionRequest, observed: Observed, live: ControlState
+    ) -> Verdict | None:
         opt = self.config.opt_out
-        marked = set(opt.targets)
-        if str(request.target) in marked or observed.annotations.get(opt.annotation) == "true":
-            return _refused(Rule.OPT_OUT, f"{request.target} opted out of automated actions")
+        marked = set(opt.targets) | set(live.opt_outs)
+        target = str(request.target)
+        if target in marked or observed.annotations.get(opt.annotation) == "true":
+            control = live.first(ControlKind.OPT_OUT, target=target)
+            return _refused(
+                Rule.OPT_OUT, f"{request.target} opted out of automated actions{_by(control)}"
+            )
         for summary in observed.workloads:
-            if str(summary.ref) in marked or summary.annotations.get(opt.annotation) == "true":
+            ref = str(summary.ref)
+            if ref in marked or summary.annotations.get(opt.annotation) == "true":
+                control = live.first(ControlKind.OPT_OUT, target=ref)
                 return _refused(
                     Rule.OPT_OUT,
                     f"{request.kind} would disrupt {summary.ref}, which opted out of automated "
-                    "actions",
+                    f"actions{_by(control)}",
                 )
+        return None
+
+    def _silence(
+        self, request: ActionRequest, observed: Observed, live: ControlState
+    ) -> Verdict | None:
+        if not live.silences:
+            return None
+        control = live.matching_silence(request.target)
+        if control is not None:
+            return _refused(Rule.SILENCE, f"{request.target} is silenced{_by(control)}")
+        disrupted: list[str] = [str(summary.ref) for summary, _ in _newly_down(request, observed)]
+        if request.kind is ActionKind.DRAIN and observed.node is not None:
+            disrupted += [
+                f"{TargetKind.POD}/{p.namespace}/{p.name}" for p in observed.node.evictable
+            ]
+        for ref in disrupted:
+            control = live.matching_silence(ref)
+            if control is not None:
+                return _refused(
+                    Rule.SILENCE,
+                    f"{request.kind} would disrupt {ref}, which is silenced{_by(control)}",
+                )
+        if request.kind is ActionKind.DRAIN:
+            for namespace in sorted(self._namespaces(request, observed)):
+                control = live.namespace_silence(namespace)
+                if control is not None:
+                    return _refused(
+                        Rule.SILENCE,
+                        f"{request.kind} would evict pods in namespace {namespace}, which is "
+                        f"silenced{_by(control)}",
+                    )
         return None
 
     def _replica_bounds(self, request: ActionRequest, observed: Observed) -> Verdict | None:
@@ -432,14 +512,15 @@ class Guardrails:
             )
         return None
 
-    def _approval(self, request: ActionRequest) -> Verdict:
+    def _approval(self, request: ActionRequest, live: ControlState) -> Verdict:
         needs = self.config.approval.needs_person(request.kind)
-        if self.config.dry_run:
+        if self.config.dry_run or live.dry_run:
             would = "need a person's approval" if needs else "be allowed"
+            by = "" if self.config.dry_run else _by(live.first(ControlKind.DRY_RUN))
             return Verdict(
                 outcome=VerdictKind.DRY_RUN,
                 rule=Rule.DRY_RUN,
-                reason=f"dry run: {request.kind} on {request.target} would {would}",
+                reason=f"dry run{by}: {request.kind} on {request.target} would {would}",
             )
         if needs:
             return Verdict(

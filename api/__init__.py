@@ -1,3 +1,5 @@
 """API: the FastAPI app for incidents, actions, approvals, operator controls and chat."""
 
-__all__: list[str] = []
+from api.app import ApiContext, create_app
+
+__all__ = ["ApiContext", "create_app"]

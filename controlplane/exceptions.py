@@ -10,7 +10,8 @@ wrapped at the boundary with their cause kept (``raise ActionFailed(...) from ex
     ├── StoreError
     │   ├── RecordNotFound
     │   ├── IllegalTransition
-    │   └── StaleEpoch
+    │   ├── StaleEpoch
+    │   └── InvalidRecord (also a ValueError)
     ├── AgentError
     │   ├── LLMUnavailable
     │   └── InvalidModelOutput
@@ -32,6 +33,7 @@ __all__ = [
     "ForecastError",
     "IllegalTransition",
     "InvalidModelOutput",
+    "InvalidRecord",
     "LLMUnavailable",
     "PreconditionFailed",
     "RecordNotFound",
@@ -106,6 +108,12 @@ class StaleEpoch(StoreError):
         self.lease = lease
         self.epoch = epoch
         self.current = current
+
+
+class InvalidRecord(StoreError, ValueError):
+    """A record was refused before anything was written: a value is malformed or inconsistent
+    (a target pattern that is not ``kind/namespace/name``, an end before its start). The message
+    names the field; callers that take input from people report it as their mistake."""
 
 
 class AgentError(AIOpsError):

@@ -21,6 +21,9 @@ Incidents move through the kernel's state machine:
   inverse runs and the incident goes back to ``diagnosing``; not recovered → ``diagnosing``
   (the next candidate).
 
+The leader also takes the signals waiting in the store's inbox (alerts posted to the API's
+webhook) and correlates them with its own, so an outside alert opens or joins an incident.
+
 After a restart the loop rebuilds what it kept in memory from the store: actions already tried
 for each incident, and a watch for incidents found in ``verifying`` (from the newest succeeded
 action). Every step is narrated through ``say`` (one readable line each).
@@ -32,6 +35,7 @@ import logging
 import math
 import signal as os_signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -53,12 +57,14 @@ from controlplane.domain import (
     Signal,
 )
 from controlplane.exceptions import AIOpsError, StaleEpoch
-from controlplane.store import ActionRecord, ActionStatus, Store
+from controlplane.loop_metrics import LoopMetrics
+from controlplane.store import TAKE_LIMIT, ActionRecord, ActionStatus, Store
 from forecasting.monitor import AnomalyMonitor, CapacityMonitor, describe
 from telemetry import ClusterView, Collector, ViewSLOReader
 
 if TYPE_CHECKING:
     from controlplane.leader import LeaderElection
+    from controlplane.notify import Notifier
 
 __all__ = ["DEFAULT_ENTRY_SLO", "ControlLoop", "TickReport"]
 
@@ -108,6 +114,8 @@ class ControlLoop:
         act_latency_ms: float = 100.0,
         sure_score: float = 0.85,
         say: Callable[[str], None] | None = None,
+        notifier: Notifier | None = None,
+        metrics: LoopMetrics | None = None,
     ) -> None:
         self.store, self.collector, self.slo_reader = store, collector, slo_reader
         self.monitor, self.capacity, self.analyzer = monitor, capacity, analyzer
@@ -115,6 +123,9 @@ class ControlLoop:
         self.verifier, self.clock, self.leader = verifier, clock, leader
         self.learn_entry_slos = learn_entry_slos
         self.say = say or (lambda line: log.info("%s", line))
+        self.notifier = notifier
+        """Told when an incident needs a person (handed over, or an action awaits approval)."""
+        self.metrics = metrics or LoopMetrics.default()
         self.watches: dict[str, Watch] = {}
         self.tried: dict[str, set[str]] = {}
         self.reanalyse_s = reanalyse_s
@@ -182,6 +193,13 @@ class ControlLoop:
     # --- one tick -----------------------------------------------------------------------------
 
     def tick(self) -> TickReport:
+        started = time.perf_counter()
+        report = self._tick()
+        self.metrics.ticks.labels(leader="yes" if report.leader else "no").inc()
+        self.metrics.tick_seconds.observe(time.perf_counter() - started)
+        return report
+
+    def _tick(self) -> TickReport:
         now = self.clock.now()
         view = self.collector.tick()
         self.analyzer.observe(view)
@@ -211,9 +229,15 @@ class ControlLoop:
         for record in self.executor.reconcile(epoch):
             self.say(f"action {_action(record)}: {record.status} (reconciled)")
         status = self.slo_reader.status()
-        result = self.correlator.ingest(signals, status)
+        # alerts from outside (the API's webhook) join the tick's signals, taken in the same
+        # transaction that stores them with their incidents
+        result = self.correlator.ingest(signals, status, inbox=TAKE_LIMIT)
+        for signal in result.taken:
+            self.say(f"signal from outside: {_outside(signal)}")
+        report.signals.extend(result.taken)
         for incident_id in result.opened:
             self.say(f"incident {incident_id[:8]} opened")
+            self._detected(incident_id)
         for incident_id in result.reopened:
             self.say(f"incident {incident_id[:8]} reopened")
         with self.store.read() as tx:
@@ -263,6 +287,13 @@ class ControlLoop:
             if incident.state is IncidentState.OPEN:
                 tx.incidents.transition(incident.id, IncidentState.DIAGNOSING, _summary(analysis))
             tx.decisions.add(decision)
+            for h in analysis.hypotheses[:3]:
+                tx.incidents.append_timeline(
+                    incident.id,
+                    "hypothesis",
+                    f"{h.target}: {h.label.system_level}/{h.label.fault_type}, score {h.score:.2f}",
+                    ref_id=decision.id,
+                )
         report.decisions.append(decision)
         who = f"incident {incident.id[:8]} ({', '.join(incident.services or incident.nodes)})"
         if analysis.top is not None:
@@ -312,6 +343,8 @@ class ControlLoop:
             self._watch(incident, record)
         elif record.status is ActionStatus.AWAITING_APPROVAL:
             self._move(incident, (IncidentState.MITIGATING, "waiting for a person's approval"))
+            if self.notifier is not None:
+                self.notifier.approval_requested(incident, _request(record.request))
         else:  # refused, failed, dry run: try something else next tick
             self._tried(incident.id, record.request)
 
@@ -408,6 +441,16 @@ class ControlLoop:
         with self.store.write() as tx:
             for to, reason in steps:
                 tx.incidents.transition(incident.id, to, reason)
+        handed = [reason for to, reason in steps if to is IncidentState.NEEDS_HUMAN]
+        if handed and self.notifier is not None:
+            self.notifier.needs_human(incident, handed[-1])
+
+    def _detected(self, incident_id: str) -> None:
+        """Detection latency: from the earliest signal's start to now."""
+        with self.store.read() as tx:
+            starts = [s.start for s in tx.signals.for_incident(incident_id)]
+        if starts:
+            self.metrics.detection_latency.observe(max(0.0, self.clock.now() - min(starts)))
 
     def _restore(self) -> None:
         """Rebuild tried actions and watches from the store (after a restart or takeover)."""
@@ -472,6 +515,14 @@ def _why(record: ActionRecord) -> str:
     if record.error:
         return f": {record.error}"
     return ""
+
+
+def _outside(signal: Signal) -> str:
+    """One line for a signal from outside (its series need not follow the detectors' names)."""
+    where = signal.service or signal.node or "-"
+    if signal.namespace and signal.service:
+        where = f"{signal.namespace}/{signal.service}"
+    return f"{signal.detector} {signal.series} on {where}, score {signal.score:.2f}"
 
 
 def _summary(analysis: Analysis) -> str:

@@ -18,7 +18,7 @@ from controlplane.store import Store
 from forecasting.monitor import AnomalyMonitor, CapacityMonitor
 from telemetry import Collector, KubernetesSource, ScrapeSource, SeriesStore, ViewSLOReader
 
-__all__ = ["LoopOptions", "WarmState", "build_loop"]
+__all__ = ["LoopOptions", "WarmState", "build_api", "build_loop"]
 
 
 @dataclass
@@ -95,6 +95,16 @@ def build_loop(
     guardrails = Guardrails.from_file(settings.guardrails_file)
     executor = Executor(store, backend, guardrails, clock=clock, dry_run=options.dry_run)
     verifier = Verifier(slo_reader, hold_s=options.hold_s, deadline_s=options.deadline_s)
+    notifier = None
+    if settings.notify_webhook_url:
+        from controlplane.notify import Notifier
+
+        notifier = Notifier(
+            store,
+            settings.notify_webhook_url,
+            timeout_s=timeout,
+            console_url=settings.console_url,
+        )
     leader = None
     if options.holder is not None:
         from controlplane.leader import LeaderElection, ttl_for_tick
@@ -121,9 +131,32 @@ def build_loop(
         clock=clock,
         leader=leader,
         say=say,
+        notifier=notifier,
     )
     loop.closers = [scrape.close, kube.close, reader_api.close, backend.close]
+    if notifier is not None:
+        loop.closers.append(notifier.close)
     close_policy = getattr(loop.policy, "close", None)
     if close_policy is not None:
         loop.closers.append(close_policy)
     return loop
+
+
+def build_api(settings: Settings, *, cluster: bool = True, store: Store | None = None) -> Any:
+    """The REST API over ``settings.database_url`` (migrated); with ``cluster``, an executor on
+    the cluster at ``settings.kube_host`` (or the testbed URL) for dry runs and chat (it only
+    observes: actions asked for through the API are run by the leading loop)."""
+    from api import create_app
+
+    store = store or Store.open(settings.database_url, actor="api")
+    executor = chat = None
+    if cluster:
+        host = (settings.kube_host or settings.testbed_url).rstrip("/")
+        backend = KubernetesBackend(api_client(host=host), timeout_s=settings.http_timeout_seconds)
+        executor = Executor(store, backend, Guardrails.from_file(settings.guardrails_file))
+        from agents.chat import ChatAgent
+        from agents.llm import build_router
+
+        router = build_router("hybrid" if settings.llm_cloud_url else "local", settings)
+        chat = ChatAgent(store, router, executor=executor)
+    return create_app(settings, store=store, executor=executor, chat=chat)

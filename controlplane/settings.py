@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     """The guardrails' YAML config (``actions/guardrails.example.yaml``); built-in defaults if
     unset."""
 
+    # --- operator surfaces (docs/api.md) ---
+    notify_webhook_url: str | None = None
+    """Where to POST a notification when an incident needs a person; unset: none are sent."""
+    console_url: str | None = None
+    """The console's public base URL, for links in notifications."""
+
     # --- model tiers (docs/agents.md) ---
     llm_local_url: str | None = None
     """An OpenAI-compatible server for the local tier; unset: the bundled model in process."""

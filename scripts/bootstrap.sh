@@ -25,6 +25,16 @@ if ! command -v prometheus >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1
         echo "bootstrap: could not install prometheus; the PromQL tests will be skipped" >&2
     fi
 fi
+# Debian's chromium for the web console's browser tests (playwright drives it; it downloads no
+# browser of its own). Skipped like prometheus where it cannot be installed.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+        && [ "$(id -u)" = "0" ]; then
+    echo "bootstrap: installing the Debian package chromium" >&2
+    if ! (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium \
+            >/dev/null); then
+        echo "bootstrap: could not install chromium; the console tests will be skipped" >&2
+    fi
+fi
 if [ ! -x "$VENV/bin/python" ]; then
     echo "bootstrap: creating $VENV" >&2
     "$PY" -m venv "$VENV"

@@ -34,6 +34,8 @@ class IngestResult:
     escalated: dict[str, Severity] = field(default_factory=dict)
     duplicates: int = 0
     replayed: int = 0
+    taken: list[Signal] = field(default_factory=list)
+    """Signals taken from the store's inbox (alerts from outside) and ingested with the batch."""
 
 
 class Batch:

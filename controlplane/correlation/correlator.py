@@ -42,19 +42,31 @@ class Correlator:
         self._working = WorkingSet(self.topology)
 
     def ingest(
-        self, signals: Sequence[Signal], slo_status: Mapping[str, SLOStatus] | None = None
+        self,
+        signals: Sequence[Signal],
+        slo_status: Mapping[str, SLOStatus] | None = None,
+        *,
+        inbox: int = 0,
     ) -> IngestResult:
         """Correlate and store a batch of signals (a tick's) in one transaction.
 
         ``slo_status`` (an :class:`~controlplane.domain.SLOReader`'s ``status()``) raises the
         severity of the unresolved incidents whose services it shows in trouble. A signal whose
-        id is already stored is skipped, so a replayed batch changes nothing.
+        id is already stored is skipped, so a replayed batch changes nothing. ``inbox``: take up
+        to this many signals waiting in the store's inbox (alerts from outside) in the same
+        transaction and ingest them too (``IngestResult.taken``), so a taken signal is stored
+        with its incident or, the transaction failing, still waits.
         """
-        if not signals and not slo_status:
+        if not signals and not slo_status and not inbox:
             return IngestResult()
         try:
             with self.store.write() as tx:
+                taken = tx.inbox.take(inbox) if inbox else []
+                signals = [*signals, *taken]
+                if not signals and not slo_status:
+                    return IngestResult()  # an empty inbox, and nothing else to do
                 batch = Batch(self, tx, self._working, signals)
+                batch.result.taken = taken
                 known = {k.id for k in tx.signals.known([s.id for s in signals])}
                 for signal in _order(signals):
                     if signal.id in known:

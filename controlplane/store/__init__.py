@@ -8,6 +8,7 @@ connects at import time; :func:`make_engine` and :meth:`Store.open` are called a
 from controlplane.store.actions import ActionRepository
 from controlplane.store.approvals import ApprovalRepository
 from controlplane.store.audit import AuditLog
+from controlplane.store.controls import ControlRepository
 from controlplane.store.decisions import DecisionRepository
 from controlplane.store.engine import (
     BUSY_TIMEOUT_MS,
@@ -17,6 +18,7 @@ from controlplane.store.engine import (
     store_errors,
 )
 from controlplane.store.fencing import DEFAULT_LEASE, Fencing
+from controlplane.store.inbox import TAKE_LIMIT, SignalInbox
 from controlplane.store.incidents import IncidentRepository
 from controlplane.store.leases import LeaseRepository
 from controlplane.store.migrate import (
@@ -32,15 +34,23 @@ from controlplane.store.records import (
     UNFINISHED_ACTION_STATUSES,
     ActionRecord,
     ActionStatus,
+    AlertStatus,
+    ApiToken,
     Approval,
     ApprovalDecision,
     AuditEvent,
     Claim,
+    Control,
+    ControlKind,
+    ControlState,
     Lease,
+    Role,
     VerdictKind,
+    parse_target,
 )
 from controlplane.store.session import Store, Transaction
 from controlplane.store.signals import SignalRepository
+from controlplane.store.tokens import TOKEN_PREFIX, TokenRepository, token_digest
 
 __all__ = [
     "ACTION_TRANSITIONS",
@@ -48,31 +58,44 @@ __all__ = [
     "DEFAULT_LEASE",
     "FINAL_ACTION_STATUSES",
     "SQLITE_PRAGMAS",
+    "TAKE_LIMIT",
+    "TOKEN_PREFIX",
     "UNFINISHED_ACTION_STATUSES",
     "ActionRecord",
     "ActionRepository",
     "ActionStatus",
+    "AlertStatus",
+    "ApiToken",
     "Approval",
     "ApprovalDecision",
     "ApprovalRepository",
     "AuditEvent",
     "AuditLog",
     "Claim",
+    "Control",
+    "ControlKind",
+    "ControlRepository",
+    "ControlState",
     "DecisionRepository",
     "Fencing",
     "IncidentRepository",
     "Lease",
     "LeaseRepository",
     "MigrationReport",
+    "Role",
+    "SignalInbox",
     "SignalRepository",
     "Store",
+    "TokenRepository",
     "Transaction",
     "VerdictKind",
     "current_revision",
     "describe_url",
     "head_revision",
     "make_engine",
+    "parse_target",
     "schema_diff",
     "store_errors",
+    "token_digest",
     "upgrade",
 ]

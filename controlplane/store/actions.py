@@ -18,7 +18,7 @@ lease's newest epoch (:class:`~controlplane.store.fencing.Fencing`), in the same
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import func, select
@@ -136,6 +136,29 @@ class ActionRepository:
             query = query.where(ActionRow.incident_id == incident_id)
         if limit is not None:
             query = query.limit(limit)
+        return [_record(row) for row in self._session.scalars(query)]
+
+    def page(
+        self,
+        *,
+        statuses: Iterable[ActionStatus] | None = None,
+        incident_id: str | None = None,
+        after: tuple[float, str] | None = None,
+        limit: int = 50,
+    ) -> list[ActionRecord]:
+        """One page of actions, newest first; ``after``: the ``(created_at, id)`` of the last
+        action of the previous page."""
+        query = select(ActionRow).order_by(ActionRow.created_at.desc(), ActionRow.id).limit(limit)
+        if statuses is not None:
+            query = query.where(ActionRow.status.in_([str(s) for s in statuses]))
+        if incident_id is not None:
+            query = query.where(ActionRow.incident_id == incident_id)
+        if after is not None:
+            at, last_id = after
+            query = query.where(
+                (ActionRow.created_at < at)
+                | ((ActionRow.created_at == at) & (ActionRow.id > last_id))
+            )
         return [_record(row) for row in self._session.scalars(query)]
 
     def last_started(self, target: str, *, exclude_kinds: tuple[str, ...] = ()) -> float | None:

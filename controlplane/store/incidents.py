@@ -138,6 +138,55 @@ class IncidentRepository:
             incidents = [i for i in incidents if service in i.services]
         return incidents[:limit] if limit is not None else incidents
 
+    def page(
+        self,
+        *,
+        states: Iterable[IncidentState] | None = None,
+        severities: Iterable[Severity] | None = None,
+        service: str | None = None,
+        opened_after: float | None = None,
+        opened_before: float | None = None,
+        after: tuple[float, str] | None = None,
+        limit: int = 50,
+    ) -> list[Incident]:
+        """One page of incidents, newest first, without their timelines and signal links.
+
+        ``after`` is the ``(opened_at, id)`` of the last incident of the previous page (keyset
+        pagination: a page costs the same however deep it is). Filters run in SQL; ``service``
+        matches an element of the JSON list by its quoted text, so it works on both backends.
+        """
+        t = _INCIDENTS
+        query = select(*_SUMMARY_COLUMNS).order_by(t.c.opened_at.desc(), t.c.id).limit(limit)
+        if states is not None:
+            query = query.where(t.c.state.in_([str(s) for s in states]))
+        if severities is not None:
+            query = query.where(t.c.severity.in_([str(s) for s in severities]))
+        if service is not None:
+            quoted = json.dumps(service).replace("\\", "\\\\")
+            pattern = "%" + quoted.replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(cast(t.c.services, Text).like(pattern, escape="\\"))
+        if opened_after is not None:
+            query = query.where(t.c.opened_at >= opened_after)
+        if opened_before is not None:
+            query = query.where(t.c.opened_at < opened_before)
+        if after is not None:
+            at, last_id = after
+            query = query.where((t.c.opened_at < at) | ((t.c.opened_at == at) & (t.c.id > last_id)))
+        return [
+            Incident(
+                id=row.id,
+                state=IncidentState(row.state),
+                severity=Severity(row.severity),
+                namespace=row.namespace,
+                services=list(row.services),
+                nodes=list(row.nodes),
+                opened_at=row.opened_at,
+                updated_at=row.updated_at,
+                resolved_at=row.resolved_at,
+            )
+            for row in core(self._session).execute(query)
+        ]
+
     def unresolved(self) -> list[Incident]:
         """Every incident not resolved, newest first."""
         return self.find(states=[s for s in IncidentState if s is not IncidentState.RESOLVED])
@@ -198,6 +247,19 @@ class IncidentRepository:
         self.append_timeline(incident_id, kind, f"{current} -> {to}: {reason}", at=at)
         details = {"from": str(current), "to": str(to), "reason": reason}
         self._audit.append(f"incident.{kind}", incident_id, details, actor=actor)
+
+    def acknowledge(self, incident_id: str, by: str, comment: str = "") -> None:
+        """A person says they are on it: a timeline entry and an audit event name them (the
+        state does not change; the loop carries on unless a control stops it)."""
+        state = core(self._session).execute(_STATE_FOR_UPDATE, {"id": incident_id}).scalar()
+        if state is None:
+            raise RecordNotFound("incident", incident_id)
+        if state == _RESOLVED:
+            allowed = sorted(str(s) for s in INCIDENT_TRANSITIONS[IncidentState.RESOLVED])
+            raise IllegalTransition(f"incident {incident_id}", state, "acknowledged", allowed)
+        summary = f"acknowledged by {by}" + (f": {comment}" if comment else "")
+        self.append_timeline(incident_id, "acknowledged", summary)
+        self._audit.append("incident.acknowledged", incident_id, {"comment": comment}, actor=by)
 
     def append_timeline(
         self,
@@ -330,6 +392,20 @@ class IncidentRepository:
 
 
 _INCIDENTS, _LINKS = table(IncidentRow), table(IncidentSignalRow)
+_SUMMARY_COLUMNS = [
+    _INCIDENTS.c[name]
+    for name in (
+        "id",
+        "state",
+        "severity",
+        "namespace",
+        "services",
+        "nodes",
+        "opened_at",
+        "updated_at",
+        "resolved_at",
+    )
+]
 _STATES_FOR_UPDATE = (
     select(_INCIDENTS.c.id, _INCIDENTS.c.state)
     .where(_INCIDENTS.c.id.in_(bindparam("ids", expanding=True)))

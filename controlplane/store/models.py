@@ -30,18 +30,28 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from controlplane.domain import IncidentState, Severity, SignalKind
-from controlplane.store.records import ActionStatus, ApprovalDecision, VerdictKind
+from controlplane.store.records import (
+    ActionStatus,
+    AlertStatus,
+    ApprovalDecision,
+    ControlKind,
+    Role,
+    VerdictKind,
+)
 
 __all__ = [
     "NAMING",
     "ActionRow",
+    "ApiTokenRow",
     "ApprovalRow",
     "AuditRow",
     "Base",
+    "ControlRow",
     "DecisionRow",
     "EvalEpisodeRow",
     "EvalRunRow",
     "FencingRow",
+    "InboxRow",
     "IncidentRow",
     "IncidentSignalRow",
     "LeaseRow",
@@ -284,3 +294,64 @@ class EvalEpisodeRow(Base):
     policy: Mapped[str] = mapped_column(NAME)
     success: Mapped[bool]
     record: Mapped[dict[str, Any]]
+
+
+class ApiTokenRow(Base):
+    """An API token: its SHA-256 digest (hex), never the token itself."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint(_one_of("role", Role), name="role"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME)
+    role: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[float]
+    created_by: Mapped[str] = mapped_column(NAME)
+    expires_at: Mapped[float | None]
+    revoked_at: Mapped[float | None]
+    last_used_at: Mapped[float | None]
+    """Updated at most once a minute (a verification is a read otherwise)."""
+
+
+class ControlRow(Base):
+    """An operator control (pause, silence, opt-out, dry run); a maintenance window is a
+    silence with ``maintenance`` set. Lifted controls stay, for the record."""
+
+    __tablename__ = "controls"
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", ControlKind), name="kind"),
+        CheckConstraint("ends_at IS NULL OR ends_at > starts_at", name="window"),
+        Index(None, "lifted_at"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    namespace: Mapped[str | None] = mapped_column(NAME)
+    """A pause's namespace; ``NULL``: the whole control plane."""
+    target: Mapped[str | None] = mapped_column(String(600))
+    """An opt-out's ``kind/namespace/name``, or a silence's pattern (``*`` globs)."""
+    maintenance: Mapped[bool] = mapped_column(default=False)
+    starts_at: Mapped[float]
+    ends_at: Mapped[float | None]
+    """``NULL``: until lifted."""
+    comment: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(NAME)
+    created_at: Mapped[float]
+    lifted_at: Mapped[float | None]
+    lifted_by: Mapped[str | None] = mapped_column(NAME)
+
+
+class InboxRow(Base):
+    """A signal from outside (an Alertmanager alert) waiting for the leader to take it."""
+
+    __tablename__ = "signal_inbox"
+    __table_args__ = (CheckConstraint(_one_of("status", AlertStatus), name="status"),)
+
+    id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
+    received_at: Mapped[float]
+    signal: Mapped[dict[str, Any]]
+    """A serialized :class:`~controlplane.domain.Signal`."""
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    taken_at: Mapped[float | None] = mapped_column(index=True)

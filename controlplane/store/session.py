@@ -29,15 +29,18 @@ from controlplane.domain import ActionRequest
 from controlplane.store.actions import ActionRepository
 from controlplane.store.approvals import ApprovalRepository
 from controlplane.store.audit import AuditLog
+from controlplane.store.controls import ControlRepository
 from controlplane.store.decisions import DecisionRepository
 from controlplane.store.engine import WRITE, make_engine, store_errors
 from controlplane.store.evaluations import EvaluationRepository
 from controlplane.store.fencing import DEFAULT_LEASE, Fencing
+from controlplane.store.inbox import SignalInbox
 from controlplane.store.incidents import IncidentRepository
 from controlplane.store.leases import LeaseRepository
 from controlplane.store.migrate import upgrade
 from controlplane.store.records import ActionRecord, ActionStatus, Claim, VerdictKind
 from controlplane.store.signals import SignalRepository
+from controlplane.store.tokens import TokenRepository
 
 __all__ = ["Store", "Transaction"]
 
@@ -83,6 +86,18 @@ class Transaction:
     @cached_property
     def approvals(self) -> ApprovalRepository:
         return ApprovalRepository(self.session, self.clock, self.audit, self.actions)
+
+    @cached_property
+    def tokens(self) -> TokenRepository:
+        return TokenRepository(self.session, self.clock, self.audit)
+
+    @cached_property
+    def controls(self) -> ControlRepository:
+        return ControlRepository(self.session, self.clock, self.audit)
+
+    @cached_property
+    def inbox(self) -> SignalInbox:
+        return SignalInbox(self.session, self.clock)
 
 
 class Store:

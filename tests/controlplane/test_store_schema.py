@@ -26,7 +26,10 @@ from controlplane.exceptions import StoreError
 from controlplane.store import (
     SQLITE_PRAGMAS,
     ActionStatus,
+    AlertStatus,
     ApprovalDecision,
+    ControlKind,
+    Role,
     Store,
     VerdictKind,
     current_revision,
@@ -53,6 +56,9 @@ TABLES = {
     "leases",
     "eval_runs",
     "eval_episodes",
+    "api_tokens",
+    "controls",
+    "signal_inbox",
 }
 
 
@@ -63,7 +69,7 @@ def test_migrations_reach_head_on_an_empty_database(database: Database) -> None:
         report = upgrade(engine)
         assert report.before is None
         assert report.after == head_revision()
-        assert report.applied == ("0001", "0002", "0003", "0004")
+        assert report.applied == ("0001", "0002", "0003", "0004", "0005")
         assert set(inspect(engine).get_table_names()) >= TABLES
         assert current_revision(engine) == head_revision()
         again = upgrade(engine)
@@ -102,6 +108,9 @@ CHECKED = [
     ("actions", "status", ActionStatus),
     ("actions", "verdict", VerdictKind),
     ("approvals", "decision", ApprovalDecision),
+    ("api_tokens", "role", Role),
+    ("controls", "kind", ControlKind),
+    ("signal_inbox", "status", AlertStatus),
 ]
 
 
@@ -125,6 +134,9 @@ def test_check_constraints_accept_every_value_and_nothing_else(
         tx.incidents.add(Incident(opened_at=1.0))
         action_id = tx.actions.claim("k", request, None).record.id
         tx.approvals.request(action_id, expires_at=store.clock.now() + 60)
+        tx.tokens.create("t", Role.VIEWER, created_by="test")
+        tx.controls.pause(None, by="test", comment="")
+        tx.inbox.put([signal.model_copy(update={"id": "s2"})])
     update = text(f"UPDATE {table} SET {column} = :value")
     for value in values:
         with store.write() as tx:
