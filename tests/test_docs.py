@@ -60,3 +60,30 @@ def test_the_agents_doc_names_every_model_setting() -> None:
     for name in Settings.model_fields:
         if name.startswith("llm_"):
             assert f"AIOPS_{name.upper()}" in text, name
+
+
+def test_the_api_doc_lists_every_route(tmp_path: Path) -> None:
+    from api import create_app
+    from controlplane.settings import Settings
+    from controlplane.store import Store
+
+    store = Store.open(f"sqlite:///{tmp_path / 'api.db'}")
+    try:
+        document = create_app(Settings(data_dir=tmp_path), store=store).openapi()
+    finally:
+        store.close()
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    for path, operations in document["paths"].items():
+        for method in operations:
+            # documented as "GET /incidents/{id}" or as a sibling ("…/resolve`, `/reopen")
+            route = re.sub(r"\{[a-z_]+\}", "{id}", path)
+            last = "/" + route.rsplit("/", 1)[1]
+            assert f"{method.upper()} {route}" in text or f"`{last}`" in text, (method, path)
+
+
+def test_the_api_doc_names_every_operator_setting() -> None:
+    from controlplane.settings import Settings
+
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    for name in ("notify_webhook_url", "console_url"):
+        assert name in Settings.model_fields and f"AIOPS_{name.upper()}" in text, name
