@@ -602,3 +602,23 @@ def test_malformed_alert_payloads_are_422(client: TestClient, store: Store, toke
         assert client.post("/alerts/alertmanager", json=body, headers=op).status_code == 422
     with store.read() as tx:
         assert tx.inbox.waiting() == 0
+
+
+def test_a_tokens_use_is_noted_at_most_once_a_minute(
+    client: TestClient, store: Store, tokens: Tokens, clock: ManualClock
+) -> None:
+    def last_used() -> float | None:
+        with store.read() as tx:
+            (token,) = [t for t in tx.tokens.list() if t.name == "viewer-token"]
+        return token.last_used_at
+
+    assert last_used() is None
+    client.get("/incidents", headers=tokens.header("viewer"))
+    first = last_used()
+    assert first == clock.now()
+    clock.advance(30)
+    client.get("/incidents", headers=tokens.header("viewer"))
+    assert last_used() == first
+    clock.advance(31)
+    client.get("/incidents", headers=tokens.header("viewer"))
+    assert last_used() == clock.now()
