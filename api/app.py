@@ -25,6 +25,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actions import Executor
+from api.auth import TokenCache
 from api.metrics import StoreCollector, render
 from controlplane.exceptions import (
     ActionError,
@@ -58,6 +59,8 @@ class ApiContext:
     chat: Any = None
     """The operator chat agent (:class:`agents.chat.ChatAgent`); ``None``: /chat answers 503."""
     metrics: StoreCollector = field(init=False)
+    tokens: TokenCache = field(default_factory=TokenCache)
+    """Recently verified tokens (a revocation takes effect within its ``ttl_s``)."""
 
     def __post_init__(self) -> None:
         self.metrics = StoreCollector(self.store)

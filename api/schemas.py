@@ -104,6 +104,11 @@ class IncidentSummary(BaseModel):
     def of(cls, incident: Incident) -> IncidentSummary:
         return cls.model_validate(incident.model_dump(exclude={"timeline", "signal_ids"}))
 
+    @classmethod
+    def trusted(cls, incident: Incident) -> IncidentSummary:
+        """:meth:`of` without validating again (the incident is a validated domain object)."""
+        return cls.model_construct(**{name: getattr(incident, name) for name in cls.model_fields})
+
 
 class IncidentPage(BaseModel):
     items: list[IncidentSummary]

@@ -148,8 +148,9 @@ class IncidentRepository:
         opened_before: float | None = None,
         after: tuple[float, str] | None = None,
         limit: int = 50,
-    ) -> list[Incident]:
-        """One page of incidents, newest first, without their timelines and signal links.
+    ) -> list[IncidentSnapshot]:
+        """One page of incidents, newest first, as snapshots (no timeline, no links; services
+        and nodes as their stored JSON text, which the API splices into its answer as is).
 
         ``after`` is the ``(opened_at, id)`` of the last incident of the previous page (keyset
         pagination: a page costs the same however deep it is). Filters run in SQL; ``service``
@@ -172,20 +173,7 @@ class IncidentRepository:
         if after is not None:
             at, last_id = after
             query = query.where((t.c.opened_at < at) | ((t.c.opened_at == at) & (t.c.id > last_id)))
-        return [
-            Incident(
-                id=row.id,
-                state=IncidentState(row.state),
-                severity=Severity(row.severity),
-                namespace=row.namespace,
-                services=list(row.services),
-                nodes=list(row.nodes),
-                opened_at=row.opened_at,
-                updated_at=row.updated_at,
-                resolved_at=row.resolved_at,
-            )
-            for row in core(self._session).execute(query)
-        ]
+        return [IncidentSnapshot(*row) for row in core(self._session).execute(query)]
 
     def unresolved(self) -> list[Incident]:
         """Every incident not resolved, newest first."""
@@ -393,19 +381,15 @@ class IncidentRepository:
 
 _INCIDENTS, _LINKS = table(IncidentRow), table(IncidentSignalRow)
 _SUMMARY_COLUMNS = [
-    _INCIDENTS.c[name]
-    for name in (
-        "id",
-        "state",
-        "severity",
-        "namespace",
-        "services",
-        "nodes",
-        "opened_at",
-        "updated_at",
-        "resolved_at",
-    )
+    *(_INCIDENTS.c[name] for name in ("id", "state", "severity", "namespace")),
+    cast(_INCIDENTS.c.services, Text),  # the stored text, not decoded
+    cast(_INCIDENTS.c.nodes, Text),
+    *(
+        _INCIDENTS.c[name]
+        for name in ("opened_at", "updated_at", "last_signal_at", "resolved_at", "capacity_only")
+    ),
 ]
+"""The columns of :class:`IncidentSnapshot`, in its order."""
 _STATES_FOR_UPDATE = (
     select(_INCIDENTS.c.id, _INCIDENTS.c.state)
     .where(_INCIDENTS.c.id.in_(bindparam("ids", expanding=True)))

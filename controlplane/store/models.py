@@ -89,6 +89,8 @@ class IncidentRow(Base):
         CheckConstraint(_one_of("severity", Severity), name="severity"),
         Index(None, "state", "last_signal_at"),
         Index(None, "resolved_at"),
+        Index(None, "state", "opened_at", "id"),  # the API's pages, filtered by state
+        Index(None, "opened_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -183,6 +185,7 @@ class ActionRow(Base):
         CheckConstraint(_one_of("status", ActionStatus), name="status"),
         CheckConstraint(f"verdict IS NULL OR {_one_of('verdict', VerdictKind)}", name="verdict"),
         Index(None, "status"),
+        Index(None, "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
