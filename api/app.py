@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from actions import Executor
 from api.auth import TokenCache
 from api.metrics import StoreCollector, render
+from api.schemas import ERRORS
 from controlplane.exceptions import (
     ActionError,
     ActionRejected,
@@ -194,6 +195,7 @@ def create_app(
         summary="The control plane's own metrics (Prometheus text format).",
         dependencies=[Depends(viewer)],
         response_class=Response,
+        responses={code: ERRORS[code] for code in (401, 403, 503)},
     )
     def metrics() -> Response:
         return Response(render(app.state.ctx.metrics), media_type="text/plain; version=0.0.4")
