@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,8 @@ def time_policy(name: str, cases: list[tuple[list[str], str | None, Analysis]]) 
     first = cases[0][2]
     policy.decide(incidents[0], first, PolicyContext(ClusterView(time=first.at), first.at))
     passes, tokens, calls = [], [], []
-    for _ in range(PASSES):
+    for number in range(PASSES):
+        _progress(f"{name}: pass {number + 1} of {PASSES} over {len(cases)} incidents")
         seconds = []
         for incident, (_, _, analysis) in zip(incidents, cases, strict=True):
             context = PolicyContext(ClusterView(time=analysis.at), analysis.at)
@@ -89,6 +91,10 @@ def time_policy(name: str, cases: list[tuple[list[str], str | None, Analysis]]) 
     }
 
 
+def _progress(line: str) -> None:
+    print(f"... {line}", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -98,8 +104,12 @@ def main() -> None:
     settings = load_settings()
     started = time.perf_counter()
     jobs = [(app, seed) for app in APPS for seed in args.seeds]
+    _progress(f"collecting incidents: {len(jobs)} warmed-up runs on {args.jobs} processes")
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-        cases = [c for group in pool.map(collect, jobs) for c in group]
+        cases = []
+        for done, group in enumerate(pool.imap(collect, jobs), 1):  # in the jobs' order
+            cases += group
+            _progress(f"collected {done} of {len(jobs)} runs ({len(cases)} incidents)")
     collected = time.perf_counter() - started
     local = time_policy("local", cases)
     rules = time_policy("rules", cases)
