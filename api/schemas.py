@@ -104,11 +104,6 @@ class IncidentSummary(BaseModel):
     def of(cls, incident: Incident) -> IncidentSummary:
         return cls.model_validate(incident.model_dump(exclude={"timeline", "signal_ids"}))
 
-    @classmethod
-    def trusted(cls, incident: Incident) -> IncidentSummary:
-        """:meth:`of` without validating again (the incident is a validated domain object)."""
-        return cls.model_construct(**{name: getattr(incident, name) for name in cls.model_fields})
-
 
 class IncidentPage(BaseModel):
     items: list[IncidentSummary]
@@ -251,7 +246,3 @@ class AlertsAccepted(BaseModel):
 
 class ChatRequest(_Body):
     message: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
-
-
-def dump(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(mode="json")

@@ -43,7 +43,6 @@ import math
 import os
 import platform
 import random
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -65,6 +64,7 @@ import uvicorn
 
 from controlplane.domain import IncidentState, Severity, new_id
 from controlplane.store import SQLITE_PRAGMAS, Role, Store
+from testbed.runner import free_port
 
 TARGET_RPS = 200.0
 TARGET_P99_MS = 50.0
@@ -186,12 +186,6 @@ def build_database(folder: Path, incidents: int, seed: int) -> Database:
 # --- the server ---------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class Server:
     url: str
@@ -209,7 +203,7 @@ class Server:
 @contextmanager
 def serve(db: Database, folder: Path) -> Iterator[Server]:
     """``aiops api --no-cluster`` on a free loopback port, in its own process."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "AIOPS_DATABASE_URL": db.url, "AIOPS_DATA_DIR": str(folder)}
     command = [sys.executable, "-m", "controlplane.cli", "api", "--no-cluster"]
     command += ["--host", "127.0.0.1", "--port", str(port)]

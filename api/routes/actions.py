@@ -159,17 +159,11 @@ def list_approvals(
     with _store(request).read() as tx:
         if pending:
             approvals = tx.approvals.pending()[:limit]
-            ids = list(dict.fromkeys(a.action_id for a in approvals))
+            ids = dict.fromkeys(a.action_id for a in approvals)
+            records = [r for r in map(tx.actions.get, ids) if r is not None]
         else:
-            ids = [a.id for a in tx.actions.page(limit=limit)]
-        views = []
-        for action_id in ids:
-            record = tx.actions.get(action_id)
-            if record is not None:
-                views.append(
-                    ActionView(action=record, approvals=tx.approvals.for_action(action_id))
-                )
-        return views
+            records = tx.actions.page(limit=limit)
+        return [ActionView(action=r, approvals=tx.approvals.for_action(r.id)) for r in records]
 
 
 def _decide(

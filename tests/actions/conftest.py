@@ -9,16 +9,42 @@ The simulated cluster moves only when a test advances it (or the backend's clock
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from actions import EvictionPolicy, KubernetesBackend, api_client
+from controlplane.clock import ManualClock
+from controlplane.store import Store, upgrade
 from testbed.cluster import Cluster
 from testbed.load import Constant
 from testbed.runner import TestbedServer
 from tests.testbed.api_helpers import settle
 
-from .helpers import ClusterClock
+from ..databases import BACKENDS, Database, fresh_database
+from .helpers import NOW, ClusterClock
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """An empty database: a SQLite file, or a fresh schema on PostgreSQL."""
+    with fresh_database(request.param, tmp_path) as db:
+        yield db
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(start=NOW)
+
+
+@pytest.fixture
+def store(database: Database, clock: ManualClock) -> Iterator[Store]:
+    """A store migrated to the newest schema on ``database``, on ``clock``."""
+    engine = database.engine()
+    upgrade(engine)
+    store = Store(engine, clock=clock, actor="test-executor")
+    yield store
+    store.close()
 
 
 def settled_cluster() -> Cluster:

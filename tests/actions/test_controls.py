@@ -5,8 +5,7 @@ maintenance window still ahead and lifted or expired controls stop nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -32,35 +31,13 @@ from controlplane.store import (
     ControlState,
     Store,
     Transaction,
-    upgrade,
 )
 from testbed.cluster import Cluster
 from tests.testbed.api_helpers import NS
 
-from ..databases import BACKENDS, Database, fresh_database
 from .helpers import NOW, deployment, node, pod, request, workload_of
 
 SET = Callable[[Transaction, float], Control | list[Control]]
-
-
-@pytest.fixture(params=BACKENDS)
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    with fresh_database(request.param, tmp_path) as db:
-        yield db
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(start=NOW)
-
-
-@pytest.fixture
-def store(database: Database, clock: ManualClock) -> Iterator[Store]:
-    engine = database.engine()
-    upgrade(engine)
-    store = Store(engine, clock=clock, actor="test-executor")
-    yield store
-    store.close()
 
 
 def scale(name: str, replicas: int, incident: str = "inc-1") -> ActionRequest:

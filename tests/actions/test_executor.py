@@ -36,12 +36,12 @@ from controlplane.domain import (
     TargetRef,
 )
 from controlplane.exceptions import ActionRejected, StaleEpoch
-from controlplane.store import ActionStatus, Store, upgrade
+from controlplane.store import ActionStatus, Store
 from testbed.cluster import Cluster
 from testbed.runner import free_port
 from testbed.server import create_app
 
-from ..databases import BACKENDS, Database, fresh_database, migrated_postgres
+from ..databases import migrated_postgres
 from .conftest import settled_cluster
 from .crash_worker import NS, SERVICES, STEPS, plan, replicas_at
 
@@ -126,24 +126,9 @@ def testbed() -> Iterator[ServedTestbed]:
         yield tb
 
 
-@pytest.fixture(params=BACKENDS)
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    with fresh_database(request.param, tmp_path) as db:
-        yield db
-
-
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(start=T0)
-
-
-@pytest.fixture
-def store(database: Database, clock: ManualClock) -> Iterator[Store]:
-    engine = database.engine()
-    upgrade(engine)
-    store = Store(engine, clock=clock, actor="test-executor")
-    yield store
-    store.close()
 
 
 @pytest.fixture

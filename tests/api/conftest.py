@@ -23,9 +23,9 @@ from controlplane.settings import Settings
 from controlplane.store import Role, Store, upgrade
 from testbed.runner import TestbedServer
 from tests.actions.conftest import backend_for, settled_cluster
+from tests.telemetry.servers import ThreadedServer
 
 from ..databases import BACKENDS, Database, fresh_database
-from .servers import LiveServer
 
 START = 1_700_000_000.0
 
@@ -119,6 +119,6 @@ def cluster_client(cluster_app: FastAPI) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def live_api(app: FastAPI) -> Iterator[LiveServer]:
-    with LiveServer(app) as server:
+def live_api(app: FastAPI) -> Iterator[ThreadedServer]:
+    with ThreadedServer(app) as server:
         yield server

@@ -19,13 +19,14 @@ from controlplane import ActionKind, ReplicasState, Tier
 from controlplane.chat_cli import chat_command, read_events
 from controlplane.settings import Settings
 from controlplane.store import ActionStatus, Role, Store
+from testbed.runner import free_port
 from tests.agents.chat.conftest import router_of
 from tests.agents.chat.factories import NS, Seeded, deployment, seed
 from tests.agents.chat.test_agent import exists
 from tests.agents.factories import ScriptedTier
+from tests.telemetry.servers import ThreadedServer
 
 from .conftest import Tokens
-from .servers import LiveServer, free_port
 
 MARK = re.compile(r"\[(incident|action|decision|signal|control|metric):([^\]]+)\]")
 
@@ -244,13 +245,13 @@ def test_503_without_a_chat_agent(client: TestClient, tokens: Tokens) -> None:
 
 
 @pytest.fixture
-def live_chat(cluster_app: FastAPI, chat_client: TestClient) -> Iterator[LiveServer]:
-    with LiveServer(cluster_app) as server:
+def live_chat(cluster_app: FastAPI, chat_client: TestClient) -> Iterator[ThreadedServer]:
+    with ThreadedServer(cluster_app) as server:
         yield server
 
 
 def test_aiops_chat_asks_once_and_prints_the_citations(
-    live_chat: LiveServer, seeded: Seeded, tokens: Tokens
+    live_chat: ThreadedServer, seeded: Seeded, tokens: Tokens
 ) -> None:
     result = CliRunner().invoke(
         chat_command, ["--url", live_chat.url, "--token", tokens.viewer, "why is search slow?"]
@@ -261,7 +262,7 @@ def test_aiops_chat_asks_once_and_prints_the_citations(
 
 
 def test_aiops_chat_reads_questions_until_the_end_of_input(
-    live_chat: LiveServer, seeded: Seeded, tokens: Tokens
+    live_chat: ThreadedServer, seeded: Seeded, tokens: Tokens
 ) -> None:
     result = CliRunner(env={"AIOPS_API_TOKEN": tokens.viewer}).invoke(
         chat_command,
@@ -273,7 +274,7 @@ def test_aiops_chat_reads_questions_until_the_end_of_input(
     assert f"[action:{seeded.action.id}]" in result.output
 
 
-def test_aiops_chat_says_what_went_wrong(live_chat: LiveServer) -> None:
+def test_aiops_chat_says_what_went_wrong(live_chat: ThreadedServer) -> None:
     result = CliRunner().invoke(chat_command, ["--url", live_chat.url, "hi"])
     assert result.exit_code == 1 and "401" in result.output and "AIOPS_API_TOKEN" in result.output
     result = CliRunner().invoke(

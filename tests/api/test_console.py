@@ -37,9 +37,9 @@ from controlplane.runtime import build_api
 from controlplane.settings import Settings
 from controlplane.store import ActionStatus, ApprovalDecision, ControlKind, Role, Store
 from testbed.runner import TestbedServer
+from tests.telemetry.servers import ThreadedServer
 
 from .conftest import Tokens
-from .servers import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -83,7 +83,7 @@ def page(browser: Any, requests_seen: list[str]) -> Iterator[Any]:
     assert script_errors == []
 
 
-def sign_in(page: Any, server: LiveServer, token: str) -> None:
+def sign_in(page: Any, server: ThreadedServer, token: str) -> None:
     page.goto(server.url + "/")
     page.get_by_label("API token").fill(token)
     page.get_by_role("button", name="Use token").click()
@@ -131,7 +131,7 @@ def awaiting_approval(store: Store, clock: ManualClock, request: ActionRequest) 
 
 
 def test_open_an_incident_and_read_its_timeline(
-    page: Any, live_api: LiveServer, store: Store, clock: ManualClock, tokens: Tokens
+    page: Any, live_api: ThreadedServer, store: Store, clock: ManualClock, tokens: Tokens
 ) -> None:
     add_incident(
         store,
@@ -204,7 +204,7 @@ def test_open_an_incident_and_read_its_timeline(
 
 
 def test_approve_one_action_and_reject_another(
-    page: Any, live_api: LiveServer, store: Store, clock: ManualClock, tokens: Tokens
+    page: Any, live_api: ThreadedServer, store: Store, clock: ManualClock, tokens: Tokens
 ) -> None:
     incident = add_incident(store, clock)
     approve_id = awaiting_approval(store, clock, scale(4, incident.id, "geo"))
@@ -242,7 +242,7 @@ def test_approve_one_action_and_reject_another(
 
 
 def test_pause_a_namespace_add_a_silence_and_lift_them(
-    page: Any, live_api: LiveServer, store: Store, clock: ManualClock, tokens: Tokens
+    page: Any, live_api: ThreadedServer, store: Store, clock: ManualClock, tokens: Tokens
 ) -> None:
     sign_in(page, live_api, tokens.admin)
     expect(page.locator("#controls-state")).to_have_text("Nothing is paused or silenced.")
@@ -283,7 +283,7 @@ def test_pause_a_namespace_add_a_silence_and_lift_them(
 
 
 def test_a_viewer_sees_why_it_cannot_approve(
-    page: Any, live_api: LiveServer, store: Store, clock: ManualClock, tokens: Tokens
+    page: Any, live_api: ThreadedServer, store: Store, clock: ManualClock, tokens: Tokens
 ) -> None:
     approval_id = awaiting_approval(store, clock, scale(4, None))
     sign_in(page, live_api, "not-a-token")
@@ -325,7 +325,7 @@ def test_ask_a_question_and_follow_the_citation(
     incident = add_incident(store, clock)
     app = build_api(settings.model_copy(update={"testbed_url": testbed.url}), store=store)
     assert isinstance(app.state.ctx.chat, ChatAgent)
-    with LiveServer(app) as server:
+    with ThreadedServer(app) as server:
         sign_in(page, server, tokens.viewer)
         page.get_by_label("Question").fill("what is going on?")
         page.get_by_role("button", name="Ask").click()
@@ -371,7 +371,7 @@ def test_the_answer_shows_as_it_streams_from_a_stub_agent(
 ) -> None:
     incident = add_incident(store, clock)
     agent = StubAgentHeldMidAnswer(incident.id)
-    with LiveServer(create_app(settings, store=store, chat=agent)) as server:
+    with ThreadedServer(create_app(settings, store=store, chat=agent)) as server:
         sign_in(page, server, tokens.viewer)
         page.get_by_label("Question").fill("what is broken?")
         page.get_by_role("button", name="Ask").click()
@@ -401,7 +401,7 @@ def test_the_answer_shows_as_it_streams_from_a_stub_agent(
 def test_the_page_loads_nothing_from_elsewhere_and_keeps_the_token_out_of_the_url(
     page: Any,
     requests_seen: list[str],
-    live_api: LiveServer,
+    live_api: ThreadedServer,
     store: Store,
     clock: ManualClock,
     tokens: Tokens,
